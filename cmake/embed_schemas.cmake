@@ -1,0 +1,12 @@
+# Writes a C++ file that holds every schema/*.json as a string, keyed by file stem.
+file(GLOB files ${SCHEMA_DIR}/*.json)
+list(SORT files)
+set(body "// generated from schema/*.json by cmake/embed_schemas.cmake\n#include <string_view>\n#include <utility>\n#include <vector>\nnamespace parley::schema {\nconst std::vector<std::pair<std::string_view, std::string_view>>& embedded_schemas() {\n  static const std::vector<std::pair<std::string_view, std::string_view>> all = {\n")
+foreach(f ${files})
+  get_filename_component(stem ${f} NAME_WLE)
+  file(READ ${f} content)
+  string(APPEND body "    {\"${stem}\", R\"PARLEYSCHEMA(${content})PARLEYSCHEMA\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n}  // namespace parley::schema\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

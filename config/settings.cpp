@@ -1,0 +1,204 @@
+#include "config/settings.hpp"
+
+#include <functional>
+#include <set>
+
+#include <caf/config_option_adder.hpp>
+#include <caf/config_value.hpp>
+#include <caf/deep_to_string.hpp>
+#include <caf/settings.hpp>
+#include <caf/timespan.hpp>
+
+namespace parley {
+
+namespace {
+
+using str_list = std::vector<std::string>;
+
+// One row per option: where it lives, what it means, and how it lands in `settings`.
+struct option_row {
+  const char* group;  // e.g. "parley.http"
+  const char* name;   // e.g. "port"
+  const char* doc;
+  // declares the option on a config (type and CLI binding)
+  std::function<void(caf::config_option_set&)> declare;
+  // reads it from the merged config into settings; returns an error text or ""
+  std::function<std::string(const caf::actor_system_config&, const std::string& key, settings&)> read;
+};
+
+template <class T>
+std::string type_name();
+template <> std::string type_name<std::string>() { return "a string"; }
+template <> std::string type_name<uint16_t>() { return "a port number (0..65535)"; }
+template <> std::string type_name<uint64_t>() { return "a non-negative integer"; }
+template <> std::string type_name<bool>() { return "true or false"; }
+template <> std::string type_name<caf::timespan>() { return "a duration such as 250ms, 5s or 1min"; }
+template <> std::string type_name<str_list>() { return "a list of strings"; }
+
+template <class T, class Assign>
+option_row row(const char* group, const char* name, const char* doc, Assign assign) {
+  option_row r;
+  r.group = group;
+  r.name = name;
+  r.doc = doc;
+  r.declare = [group, name, doc](caf::config_option_set& opts) {
+    caf::config_option_adder{opts, group}.add<T>(name, doc);
+  };
+  r.read = [assign](const caf::actor_system_config& cfg, const std::string& key,
+                    settings& out) -> std::string {
+    auto raw = caf::get_if(&cfg.content, key);
+    if (raw == nullptr)
+      return {};
+    auto val = caf::get_if<T>(&cfg.content, key);
+    if (!val)
+      return "invalid value for " + key + ": expected " + type_name<T>() + ", got "
+             + caf::deep_to_string(*raw);
+    return assign(out, *val);
+  };
+  return r;
+}
+
+duration to_ms(caf::timespan t) {
+  return std::chrono::duration_cast<duration>(t);
+}
+
+std::string positive(const char* what, caf::timespan t) {
+  return t.count() > 0 ? std::string{} : std::string{what} + " must be greater than zero";
+}
+
+const std::vector<option_row>& rows() {
+  static const std::vector<option_row> all = {
+    row<std::string>("parley.http", "address", "listen address",
+                     [](settings& s, const std::string& v) { s.http.address = v; return std::string{}; }),
+    row<uint16_t>("parley.http", "port", "listen port; 0 picks a free one",
+                  [](settings& s, uint16_t v) { s.http.port = v; return std::string{}; }),
+    row<caf::timespan>("parley.engineio", "ping-interval", "server ping period",
+                       [](settings& s, caf::timespan v) {
+                         s.engineio.ping_interval = to_ms(v);
+                         return positive("parley.engineio.ping-interval", v);
+                       }),
+    row<caf::timespan>("parley.engineio", "ping-timeout", "close when no pong within this",
+                       [](settings& s, caf::timespan v) {
+                         s.engineio.ping_timeout = to_ms(v);
+                         return positive("parley.engineio.ping-timeout", v);
+                       }),
+    row<uint64_t>("parley.engineio", "max-payload", "bytes per HTTP request / WebSocket message",
+                  [](settings& s, uint64_t v) {
+                    s.engineio.max_payload = v;
+                    return v >= 64 ? std::string{}
+                                   : std::string{"parley.engineio.max-payload must be at least 64"};
+                  }),
+    row<str_list>("parley.socketio", "namespaces", "namespaces clients may connect to",
+                  [](settings& s, const str_list& v) {
+                    s.socketio.namespaces = v;
+                    for (auto& n : v)
+                      if (n.empty() || n[0] != '/')
+                        return "invalid value for parley.socketio.namespaces: \"" + n
+                               + "\" does not start with /";
+                    return std::string{};
+                  }),
+    row<caf::timespan>("parley.socketio", "connect-timeout",
+                       "close an Engine.IO session that joins no namespace within this",
+                       [](settings& s, caf::timespan v) {
+                         s.socketio.connect_timeout = to_ms(v);
+                         return positive("parley.socketio.connect-timeout", v);
+                       }),
+    row<std::string>("parley.auth", "jwt-secret", "HS256 key",
+                     [](settings& s, const std::string& v) { s.auth.jwt_secret = v; return std::string{}; }),
+    row<std::string>("parley.auth", "jwt-public-key-file", "RS256/ES256 public key (PEM file)",
+                     [](settings& s, const std::string& v) {
+                       s.auth.jwt_public_key_file = v;
+                       return std::string{};
+                     }),
+    row<std::string>("parley.auth", "issuer", "required iss claim when set",
+                     [](settings& s, const std::string& v) { s.auth.issuer = v; return std::string{}; }),
+    row<std::string>("parley.auth", "audience", "required aud claim when set",
+                     [](settings& s, const std::string& v) { s.auth.audience = v; return std::string{}; }),
+    row<bool>("parley.auth", "allow-anonymous-dev",
+              "accept ?userId= without a token (development only)",
+              [](settings& s, bool v) { s.auth.allow_anonymous_dev = v; return std::string{}; }),
+    row<std::string>("parley.api", "key", "key for the backend HTTP API; API disabled when unset",
+                     [](settings& s, const std::string& v) { s.api.key = v; return std::string{}; }),
+    row<str_list>("parley.cors", "origins", "allowed browser origins (credentials allowed)",
+                  [](settings& s, const str_list& v) { s.cors.origins = v; return std::string{}; }),
+    row<uint64_t>("parley.limits", "max-connections", "Engine.IO sessions on this node",
+                  [](settings& s, uint64_t v) { s.limits.max_connections = v; return std::string{}; }),
+    row<uint64_t>("parley.limits", "max-write-queue",
+                  "bytes queued for one client before it is disconnected as too slow",
+                  [](settings& s, uint64_t v) {
+                    s.limits.max_write_queue = v;
+                    return v >= 1024 ? std::string{}
+                                     : std::string{"parley.limits.max-write-queue must be at least 1024"};
+                  }),
+    row<uint64_t>("parley.limits", "max-rooms-per-socket", "rooms one socket may be in",
+                  [](settings& s, uint64_t v) { s.limits.max_rooms_per_socket = v; return std::string{}; }),
+    row<uint64_t>("parley.rooms", "directory-shards", "room directory actors (rooms hashed over them)",
+                  [](settings& s, uint64_t v) {
+                    s.rooms.directory_shards = v;
+                    return v >= 1 && v <= 256
+                             ? std::string{}
+                             : std::string{"parley.rooms.directory-shards must be within 1..256"};
+                  }),
+    row<std::string>("parley.log", "level", "trace, debug, info, warn, error or off",
+                     [](settings& s, const std::string& v) {
+                       s.log.level = v;
+                       static const std::set<std::string> ok{"trace", "debug", "info", "warn", "error", "off"};
+                       return ok.count(v) ? std::string{}
+                                          : "invalid value for parley.log.level: \"" + v + "\"";
+                     }),
+  };
+  return all;
+}
+
+// Every key below `parley` that no row declares is a typo the user wants to hear about.
+void find_unknown(const caf::settings& dict, const std::string& prefix,
+                  const std::set<std::string>& known, std::string& first_unknown) {
+  for (auto& kvp : dict) {
+    auto key = prefix + "." + kvp.first;
+    if (!first_unknown.empty())
+      return;
+    if (auto sub = caf::get_if<caf::settings>(&kvp.second)) {
+      bool is_group = false;
+      for (auto& k : known)
+        if (k.compare(0, key.size() + 1, key + ".") == 0)
+          is_group = true;
+      if (is_group) {
+        find_unknown(*sub, key, known, first_unknown);
+        continue;
+      }
+    }
+    if (!known.count(key))
+      first_unknown = key;
+  }
+}
+
+} // namespace
+
+parley_config::parley_config() {
+  for (auto& r : rows())
+    r.declare(custom_options_);
+}
+
+std::variant<settings, std::string> read_settings(const caf::actor_system_config& cfg) {
+  settings out;
+  std::set<std::string> known;
+  for (auto& r : rows()) {
+    auto key = std::string{r.group} + "." + r.name;
+    known.insert(key);
+    if (auto err = r.read(cfg, key, out); !err.empty())
+      return err;
+  }
+  if (auto parley = caf::get_if<caf::settings>(&cfg.content, "parley")) {
+    std::string unknown;
+    find_unknown(*parley, "parley", known, unknown);
+    if (!unknown.empty())
+      return "unknown option " + unknown;
+  }
+  return out;
+}
+
+std::string default_config_file() {
+  return std::string{PARLEY_SOURCE_DIR} + "/config/caf-application.conf";
+}
+
+} // namespace parley

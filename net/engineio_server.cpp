@@ -1,0 +1,589 @@
+#include "net/engineio_server.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+namespace parley::eio {
+
+namespace {
+
+const frame& ping_frame() {
+  static const frame f = control_frame(packet_type::ping);
+  return f;
+}
+
+const char* method_name(const request& req) {
+  return req.method_string().data();
+}
+
+} // namespace
+
+std::string_view error_message(int code) {
+  switch (code) {
+    case unknown_transport: return "Transport unknown";
+    case unknown_sid: return "Session ID unknown";
+    case bad_handshake_method: return "Bad handshake method";
+    case bad_request: return "Bad request";
+    case forbidden: return "Forbidden";
+    case unsupported_protocol_version: return "Unsupported protocol version";
+  }
+  return "Bad request";
+}
+
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+  auto r = boost::urls::parse_origin_form(target);
+  if (!r)
+    return std::nullopt;
+  auto ps = r->params();
+  auto it = ps.find(name);
+  if (it == ps.end())
+    return std::nullopt;
+  auto p = *it;
+  if (!p.has_value)
+    return std::string{};
+  return std::string{p.value};
+}
+
+// -- session ------------------------------------------------------------------
+
+session::session(server& srv, std::string sid, handshake hs)
+  : srv_(srv), sid_(std::move(sid)), hs_(std::move(hs)), heartbeat_(srv.context()) {
+}
+
+session::~session() = default;
+
+void session::start(std::unique_ptr<session_handler> h) {
+  handler_ = std::move(h);
+  schedule_ping();
+  handler_->on_open(*this);
+}
+
+void session::schedule_ping() {
+  auto gen = ++heartbeat_gen_;
+  awaiting_pong_ = false;
+  heartbeat_.expires_after(srv_.opts().ping_interval);
+  heartbeat_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+    if (ec || gen != self->heartbeat_gen_ || self->closed_)
+      return;
+    self->send(ping_frame());
+    self->awaiting_pong_ = true;
+    self->heartbeat_.expires_after(self->srv_.opts().ping_timeout);
+    self->heartbeat_.async_wait([self, gen](beast::error_code ec) {
+      if (ec || gen != self->heartbeat_gen_ || self->closed_)
+        return;
+      self->close("ping timeout");
+    });
+  });
+}
+
+void session::on_packet(packet&& p) {
+  switch (p.type) {
+    case packet_type::message:
+      if (handler_)
+        handler_->on_message(*this, std::move(p));
+      break;
+    case packet_type::pong:
+      schedule_ping();
+      break;
+    case packet_type::close:
+      close("transport close");
+      break;
+    case packet_type::ping:
+      // In v4 only the server pings.
+      spdlog::info("eio {}: ping from client, closing", sid_);
+      close("transport error");
+      break;
+    default:
+      break; // open/upgrade/noop outside an upgrade carry nothing
+  }
+}
+
+void session::send(const frame& f) {
+  if (closed_)
+    return;
+  out_.push_back(f);
+  out_bytes_ += f.size();
+  if (out_bytes_ > srv_.opts().max_write_queue) {
+    spdlog::warn("eio {}: write queue passed {} bytes, dropping the slow client", sid_,
+                 srv_.opts().max_write_queue);
+    close("slow client");
+    return;
+  }
+  if (ws_)
+    ws_write();
+  else if (poll_ && !upgrading_)
+    flush_poll();
+}
+
+void session::post_send(frame f) {
+  asio::post(srv_.context(), [self = shared_from_this(), f = std::move(f)] { self->send(f); });
+}
+
+void session::post_send(std::vector<frame> fs) {
+  asio::post(srv_.context(), [self = shared_from_this(), fs = std::move(fs)] {
+    for (auto& f : fs)
+      self->send(f);
+  });
+}
+
+void session::post_close(std::string reason) {
+  asio::post(srv_.context(),
+             [self = shared_from_this(), reason = std::move(reason)] { self->close(reason); });
+}
+
+void session::close(std::string_view reason) {
+  if (closed_)
+    return;
+  auto self = shared_from_this();
+  closed_ = true;
+  ++heartbeat_gen_;
+  heartbeat_.cancel();
+  srv_.forget(sid_);
+  if (poll_) {
+    // A client that said goodbye gets a no-op; everybody else learns of the close.
+    auto hs = std::move(poll_);
+    auto res = make_response(poll_request_, http::status::ok, reason == "transport close" ? "6" : "1",
+                             "text/plain; charset=UTF-8");
+    srv_.apply_cors(poll_request_, res);
+    hs->reply(std::move(res));
+  }
+  auto shut = [](const std::shared_ptr<ws_stream>& ws, bool graceful) {
+    if (!ws)
+      return;
+    if (graceful) {
+      ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+    } else {
+      beast::error_code ec;
+      beast::get_lowest_layer(*ws).socket().close(ec);
+    }
+  };
+  bool broken = reason == "transport error" || reason == "transport close" || reason == "slow client";
+  shut(ws_, !broken);
+  shut(probe_, !broken);
+  out_.clear();
+  out_bytes_ = 0;
+  if (auto h = std::move(handler_))
+    h->on_close(*this, reason);
+}
+
+// -- long-polling ---------------------------------------------------------------
+
+void session::on_poll(const std::shared_ptr<http_session>& hs, request&& req) {
+  if (poll_) {
+    spdlog::info("eio {}: overlapping poll requests, closing", sid_);
+    auto res = make_response(req, http::status::bad_request,
+                             R"({"code":3,"message":"Bad request"})", "application/json");
+    srv_.apply_cors(req, res);
+    hs->reply(std::move(res));
+    close("transport error");
+    return;
+  }
+  poll_ = hs;
+  poll_request_ = std::move(req);
+  poll_request_.body().clear();
+  hs->on_abort([weak = std::weak_ptr<session>(shared_from_this())] {
+    if (auto self = weak.lock()) {
+      self->poll_.reset();
+      self->close("transport error");
+    }
+  });
+  if (upgrading_) {
+    auto h = std::move(poll_);
+    auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+    srv_.apply_cors(poll_request_, res);
+    h->reply(std::move(res));
+    return;
+  }
+  flush_poll();
+}
+
+void session::flush_poll() {
+  if (!poll_ || out_.empty())
+    return;
+  std::string body;
+  for (auto& f : out_)
+    append_payload(body, f);
+  out_.clear();
+  out_bytes_ = 0;
+  auto hs = std::move(poll_);
+  auto res = make_response(poll_request_, http::status::ok, std::move(body),
+                           "text/plain; charset=UTF-8");
+  srv_.apply_cors(poll_request_, res);
+  hs->reply(std::move(res));
+}
+
+void session::on_post(const std::shared_ptr<http_session>& hs, request&& req) {
+  auto packets = decode_payload(req.body());
+  if (!packets) {
+    spdlog::info("eio {}: malformed polling payload, closing", sid_);
+    auto res = make_response(req, http::status::bad_request,
+                             R"({"code":3,"message":"Bad request"})", "application/json");
+    srv_.apply_cors(req, res);
+    hs->reply(std::move(res));
+    close("parse error");
+    return;
+  }
+  auto self = shared_from_this();
+  for (auto& p : *packets) {
+    if (closed_)
+      break;
+    on_packet(std::move(p));
+  }
+  auto res = make_response(req, http::status::ok, "ok", "text/html");
+  srv_.apply_cors(req, res);
+  hs->reply(std::move(res));
+}
+
+// -- WebSocket ------------------------------------------------------------------
+
+void session::attach_websocket(std::shared_ptr<ws_stream> ws) {
+  ws_ = std::move(ws);
+  ws_read();
+}
+
+void session::ws_read() {
+  ws_->async_read(ws_buf_, [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->on_ws_read(ec, n);
+  });
+}
+
+void session::on_ws_read(beast::error_code ec, size_t) {
+  if (closed_)
+    return;
+  if (ec) {
+    if (ec == websocket::error::message_too_big)
+      spdlog::info("eio {}: WebSocket message over max-payload, closing", sid_);
+    else if (ec != websocket::error::closed && ec != asio::error::eof
+             && ec != asio::error::connection_reset)
+      spdlog::info("eio {}: WebSocket read failed: {}", sid_, ec.message());
+    close(ec == websocket::error::closed ? "transport close" : "transport error");
+    return;
+  }
+  std::string data = beast::buffers_to_string(ws_buf_.data());
+  bool text = ws_->got_text();
+  ws_buf_.consume(ws_buf_.size());
+  if (ws_buf_.capacity() > 8192)
+    ws_buf_.shrink_to_fit();
+  if (!text) {
+    on_packet(packet{packet_type::message, true, std::move(data)});
+  } else if (auto p = decode_text(data)) {
+    on_packet(std::move(*p));
+  } else {
+    spdlog::info("eio {}: invalid packet on WebSocket, closing", sid_);
+    close("parse error");
+    return;
+  }
+  if (!closed_)
+    ws_read();
+}
+
+void session::ws_write() {
+  if (ws_writing_ || out_.empty() || closed_ || !ws_)
+    return;
+  ws_writing_ = true;
+  auto bytes = out_.front().bytes;
+  ws_->text(!out_.front().binary);
+  ws_->async_write(asio::buffer(*bytes),
+                   [self = shared_from_this(), bytes](beast::error_code ec, size_t) {
+                     self->ws_writing_ = false;
+                     if (self->closed_)
+                       return;
+                     if (ec) {
+                       self->close("transport error");
+                       return;
+                     }
+                     self->out_bytes_ -= self->out_.front().size();
+                     self->out_.pop_front();
+                     self->ws_write();
+                   });
+}
+
+void session::begin_upgrade(std::shared_ptr<ws_stream> ws) {
+  probe_ = std::move(ws);
+  upgrading_ = true;
+  probe_read();
+}
+
+void session::probe_read() {
+  probe_->async_read(probe_buf_, [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->on_probe_read(ec, n);
+  });
+}
+
+void session::on_probe_read(beast::error_code ec, size_t) {
+  if (closed_ || !probe_)
+    return;
+  auto abandon = [this] {
+    beast::error_code ignored;
+    beast::get_lowest_layer(*probe_).socket().close(ignored);
+    probe_.reset();
+    upgrading_ = false;
+    flush_poll();
+  };
+  if (ec || !probe_->got_text()) {
+    abandon();
+    return;
+  }
+  auto text = beast::buffers_to_string(probe_buf_.data());
+  probe_buf_.consume(probe_buf_.size());
+  if (text == "2probe") {
+    if (poll_) {
+      auto hs = std::move(poll_);
+      auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+      srv_.apply_cors(poll_request_, res);
+      hs->reply(std::move(res));
+    }
+    static const auto pong_probe = std::make_shared<const std::string>("3probe");
+    ws_writing_ = true;
+    probe_->text(true);
+    probe_->async_write(asio::buffer(*pong_probe), [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->ws_writing_ = false;
+      if (ec || self->closed_)
+        return;
+      self->ws_write(); // in case the upgrade completed meanwhile
+    });
+    probe_read();
+    return;
+  }
+  if (text == "5") {
+    ws_ = std::move(probe_);
+    upgrading_ = false;
+    if (poll_) {
+      auto hs = std::move(poll_);
+      auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+      srv_.apply_cors(poll_request_, res);
+      hs->reply(std::move(res));
+    }
+    ws_read();
+    ws_write();
+    return;
+  }
+  abandon();
+}
+
+// -- server -------------------------------------------------------------------
+
+server::server(asio::io_context& ioc, options opts, handler_factory make_handler)
+  : ioc_(ioc), opts_(std::move(opts)), make_handler_(std::move(make_handler)) {
+}
+
+bool server::apply_cors(const request& req, response& res) const {
+  auto it = req.find(http::field::origin);
+  if (it == req.end())
+    return true;
+  auto origin = it->value();
+  bool allowed = std::any_of(opts_.cors_origins.begin(), opts_.cors_origins.end(),
+                             [&](const std::string& o) { return o == "*" || o == origin; });
+  if (!allowed)
+    return false;
+  res.set(http::field::access_control_allow_origin, origin);
+  res.set(http::field::access_control_allow_credentials, "true");
+  res.set(http::field::vary, "Origin");
+  return true;
+}
+
+void server::error(const std::shared_ptr<http_session>& hs, const request& req, int code) {
+  std::string body = "{\"code\":" + std::to_string(code) + ",\"message\":\"";
+  body += error_message(code);
+  body += "\"}";
+  auto res = make_response(req, code == forbidden ? http::status::forbidden : http::status::bad_request,
+                           std::move(body), "application/json");
+  if (websocket::is_upgrade(req))
+    res.keep_alive(false);
+  apply_cors(req, res);
+  hs->reply(std::move(res));
+}
+
+void server::handle(const std::shared_ptr<http_session>& hs, request&& req) {
+  if (req.method() == http::verb::options) {
+    auto res = make_response(req, http::status::no_content, "", "text/plain");
+    res.body().clear();
+    if (apply_cors(req, res)) {
+      res.set(http::field::access_control_allow_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+      if (auto h = req.find(http::field::access_control_request_headers); h != req.end())
+        res.set(http::field::access_control_allow_headers, h->value());
+    }
+    res.prepare_payload();
+    hs->reply(std::move(res));
+    return;
+  }
+  auto target = req.target();
+  auto transport = query_param(target, "transport");
+  bool upgrade = websocket::is_upgrade(req);
+  if (!transport || (*transport != "polling" && *transport != "websocket")) {
+    error(hs, req, unknown_transport);
+    return;
+  }
+  if (auto sid = query_param(target, "sid")) {
+    auto it = sessions_.find(*sid);
+    if (it == sessions_.end()) {
+      error(hs, req, unknown_sid);
+      return;
+    }
+    auto s = it->second;
+    if (upgrade) {
+      if (*transport != "websocket" || s->ws_) {
+        if (*transport == "websocket") {
+          // Accept, then close: the client sees a plain close, as with Node.
+          accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_stream> ws) {
+            ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+          });
+          return;
+        }
+        error(hs, req, bad_request);
+        return;
+      }
+      if (s->upgrading_) {
+        accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_stream> ws) {
+          ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+        });
+        return;
+      }
+      accept_websocket(hs, std::move(req), [weak = std::weak_ptr<session>(s)](std::shared_ptr<ws_stream> ws) {
+        auto s = weak.lock();
+        if (!s || s->closed_ || s->ws_ || s->upgrading_) {
+          ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+          return;
+        }
+        s->begin_upgrade(std::move(ws));
+      });
+      return;
+    }
+    if (*transport != "polling" || s->ws_) {
+      error(hs, req, bad_request);
+      return;
+    }
+    if (req.method() == http::verb::get)
+      s->on_poll(hs, std::move(req));
+    else if (req.method() == http::verb::post)
+      s->on_post(hs, std::move(req));
+    else
+      error(hs, req, bad_request);
+    return;
+  }
+  // A new session.
+  if (req.method() != http::verb::get) {
+    error(hs, req, bad_handshake_method);
+    return;
+  }
+  if (*transport == "websocket" && !upgrade) {
+    error(hs, req, bad_request);
+    return;
+  }
+  auto eio = query_param(target, "EIO");
+  if (!eio || *eio != "4") {
+    error(hs, req, unsupported_protocol_version);
+    return;
+  }
+  if (sessions_.size() >= opts_.max_connections) {
+    spdlog::warn("refusing a new session: {} sessions is the limit", opts_.max_connections);
+    auto res = make_response(req, http::status::service_unavailable,
+                             R"({"code":3,"message":"Too many connections"})", "application/json");
+    apply_cors(req, res);
+    hs->reply(std::move(res));
+    return;
+  }
+  if (*transport == "polling")
+    handshake_polling(hs, std::move(req));
+  else
+    handshake_websocket(hs, std::move(req));
+}
+
+handshake server::describe(const std::shared_ptr<http_session>& hs, const request& req) {
+  handshake info;
+  if (auto it = req.find(http::field::authorization); it != req.end())
+    info.authorization = std::string{it->value()};
+  auto target = req.target();
+  if (auto q = target.find('?'); q != std::string_view::npos)
+    info.query = std::string{target.substr(q + 1)};
+  info.remote = hs->remote().address().to_string();
+  return info;
+}
+
+std::shared_ptr<session> server::open(handshake info) {
+  auto s = std::make_shared<session>(*this, new_sid(), std::move(info));
+  sessions_.emplace(s->sid(), s);
+  return s;
+}
+
+std::string server::open_packet(const std::string& sid, bool websocket) const {
+  std::string out = "0{\"sid\":\"" + sid + "\",\"upgrades\":";
+  out += websocket ? "[]" : "[\"websocket\"]";
+  out += ",\"pingInterval\":" + std::to_string(opts_.ping_interval.count());
+  out += ",\"pingTimeout\":" + std::to_string(opts_.ping_timeout.count());
+  out += ",\"maxPayload\":" + std::to_string(opts_.max_payload) + "}";
+  return out;
+}
+
+void server::handshake_polling(const std::shared_ptr<http_session>& hs, request&& req) {
+  auto s = open(describe(hs, req));
+  auto res = make_response(req, http::status::ok, open_packet(s->sid(), false),
+                           "text/plain; charset=UTF-8");
+  apply_cors(req, res);
+  hs->reply(std::move(res));
+  s->start(make_handler_(*s));
+}
+
+void server::handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req) {
+  // The session exists only once the WebSocket handshake has succeeded.
+  auto info = describe(hs, req);
+  accept_websocket(hs, std::move(req),
+                   [this, info = std::move(info)](std::shared_ptr<ws_stream> ws) mutable {
+                     auto s = open(std::move(info));
+                     s->attach_websocket(std::move(ws));
+                     s->send(text_frame(open_packet(s->sid(), true)));
+                     s->start(make_handler_(*s));
+                   });
+}
+
+void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
+                              std::function<void(std::shared_ptr<ws_stream>)> then) {
+  auto ws = std::make_shared<ws_stream>(hs->take_websocket());
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = std::chrono::seconds(10);
+  t.idle_timeout = websocket::stream_base::none();
+  t.keep_alive_pings = false;
+  ws->set_option(t);
+  ws->read_message_max(opts_.max_payload);
+  ws->auto_fragment(false);
+  auto req_ptr = std::make_shared<request>(std::move(req));
+  ws->async_accept(*req_ptr, [this, ws, req_ptr, then = std::move(then)](beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("WebSocket handshake failed: {}", ec.message());
+      return;
+    }
+    then(ws);
+  });
+}
+
+std::string server::new_sid() {
+  for (;;) {
+    unsigned char raw[15];
+    RAND_bytes(raw, sizeof(raw));
+    auto sid = base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
+    std::replace(sid.begin(), sid.end(), '+', '-');
+    std::replace(sid.begin(), sid.end(), '/', '_');
+    if (!sessions_.count(sid))
+      return sid;
+  }
+}
+
+void server::forget(const std::string& sid) {
+  sessions_.erase(sid);
+}
+
+void server::close_all() {
+  std::vector<std::shared_ptr<session>> all;
+  for (auto& kvp : sessions_)
+    all.push_back(kvp.second);
+  for (auto& s : all)
+    s->close("server shutting down");
+}
+
+} // namespace parley::eio

@@ -1,0 +1,177 @@
+// Engine.IO v4 server: handshakes, the sid registry, and one `session` per
+// client with its transport (long-polling or WebSocket), the polling→WebSocket
+// upgrade, the heartbeat, and a bounded outbound queue.
+//
+// Everything here runs on the single I/O thread. Actors reach a session only
+// through `post_*`, which hop onto that thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "net/engineio_packet.hpp"
+#include "net/http_session.hpp"
+
+namespace parley::eio {
+
+using namespace parley::net;
+
+struct options {
+  std::chrono::milliseconds ping_interval{25000};
+  std::chrono::milliseconds ping_timeout{20000};
+  uint64_t max_payload = 1000000;
+  uint64_t max_write_queue = 4u << 20;
+  uint64_t max_connections = 100000;
+  std::vector<std::string> cors_origins;
+};
+
+// What the first request of a session carried that the layers above may need.
+struct handshake {
+  std::string authorization; // Authorization header
+  std::string query;         // raw query string of the handshake request
+  std::string remote;        // peer address
+};
+
+class session;
+
+// The layer above Engine.IO (Socket.IO, or the conformance echo).
+class session_handler {
+public:
+  virtual ~session_handler() = default;
+  virtual void on_open(session&) {}
+  virtual void on_message(session&, packet&& p) = 0;
+  virtual void on_close(session&, std::string_view reason) = 0;
+};
+
+using handler_factory = std::function<std::unique_ptr<session_handler>(session&)>;
+
+class server;
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(server& srv, std::string sid, handshake hs);
+  ~session();
+
+  const std::string& sid() const { return sid_; }
+  const handshake& info() const { return hs_; }
+  bool closed() const { return closed_; }
+  bool is_websocket() const { return ws_ != nullptr; }
+  server& owner() { return srv_; }
+
+  // I/O thread only.
+  void send(const frame& f);
+  void close(std::string_view reason);
+
+  // Any thread: hop onto the I/O thread first.
+  void post_send(frame f);
+  void post_send(std::vector<frame> fs);
+  void post_close(std::string reason);
+
+private:
+  friend class server;
+
+  void start(std::unique_ptr<session_handler> h);
+  void on_packet(packet&& p);
+  void schedule_ping();
+
+  // long-polling
+  void on_poll(const std::shared_ptr<http_session>& hs, request&& req);
+  void on_post(const std::shared_ptr<http_session>& hs, request&& req);
+  void flush_poll();
+
+  // WebSocket
+  void attach_websocket(std::shared_ptr<ws_stream> ws);
+  void begin_upgrade(std::shared_ptr<ws_stream> ws);
+  void ws_read();
+  void on_ws_read(beast::error_code ec, size_t n);
+  void ws_write();
+  void probe_read();
+  void on_probe_read(beast::error_code ec, size_t n);
+
+  server& srv_;
+  std::string sid_;
+  handshake hs_;
+  std::unique_ptr<session_handler> handler_;
+  asio::steady_timer heartbeat_;
+  uint64_t heartbeat_gen_ = 0;
+  bool awaiting_pong_ = false;
+
+  std::deque<frame> out_;
+  uint64_t out_bytes_ = 0;
+
+  std::shared_ptr<http_session> poll_;   // the pending long-polling GET
+  request poll_request_;                 // its headers, to answer it
+
+  std::shared_ptr<ws_stream> ws_;
+  beast::flat_buffer ws_buf_;
+  bool ws_writing_ = false;
+
+  std::shared_ptr<ws_stream> probe_;     // WebSocket being upgraded to
+  beast::flat_buffer probe_buf_;
+  bool upgrading_ = false;
+
+  bool closed_ = false;
+};
+
+class server {
+public:
+  server(asio::io_context& ioc, options opts, handler_factory make_handler);
+
+  // A request under the server's path (/socket.io/ or /engine.io/).
+  void handle(const std::shared_ptr<http_session>& hs, request&& req);
+
+  asio::io_context& context() { return ioc_; }
+  const options& opts() const { return opts_; }
+  size_t session_count() const { return sessions_.size(); }
+
+  // Adds the CORS headers for an allowed Origin; true when the origin is allowed
+  // (or there is none).
+  bool apply_cors(const request& req, response& res) const;
+
+  // Closes every session (shutdown).
+  void close_all();
+
+private:
+  friend class session;
+
+  void error(const std::shared_ptr<http_session>& hs, const request& req, int code);
+  void handshake_polling(const std::shared_ptr<http_session>& hs, request&& req);
+  void handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req);
+  void accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
+                        std::function<void(std::shared_ptr<ws_stream>)> then);
+  handshake describe(const std::shared_ptr<http_session>& hs, const request& req);
+  std::shared_ptr<session> open(handshake info);
+  std::string open_packet(const std::string& sid, bool websocket) const;
+  std::string new_sid();
+  void forget(const std::string& sid);
+
+  asio::io_context& ioc_;
+  options opts_;
+  handler_factory make_handler_;
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+};
+
+// Engine.IO error codes, as Node's server numbers them.
+enum error_code : int {
+  unknown_transport = 0,
+  unknown_sid = 1,
+  bad_handshake_method = 2,
+  bad_request = 3,
+  forbidden = 4,
+  unsupported_protocol_version = 5,
+};
+
+std::string_view error_message(int code);
+
+// The value of a query parameter (percent-decoded), or nullopt.
+std::optional<std::string> query_param(std::string_view target, std::string_view name);
+
+} // namespace parley::eio

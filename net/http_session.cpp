@@ -1,0 +1,161 @@
+#include "net/http_session.hpp"
+
+#include <chrono>
+
+#include <boost/asio/dispatch.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/socketio_packet.hpp"
+
+namespace parley::net {
+
+namespace {
+constexpr auto idle_timeout = std::chrono::seconds(60);
+}
+
+response make_response(const request& req, http::status status, std::string body,
+                       std::string_view content_type) {
+  response res{status, req.version()};
+  res.set(http::field::content_type, content_type);
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+response json_error(const request& req, http::status status, std::string_view code,
+                    std::string_view message) {
+  std::string body = "{\"error\":{\"code\":";
+  sio::append_json_string(body, code);
+  body += ",\"message\":";
+  sio::append_json_string(body, message);
+  body += "}}";
+  return make_response(req, status, std::move(body), "application/json");
+}
+
+http_session::http_session(tcp::socket socket, std::shared_ptr<router> r, uint64_t body_limit)
+  : stream_(std::move(socket)), router_(std::move(r)), body_limit_(body_limit) {
+}
+
+void http_session::run() {
+  do_read();
+}
+
+tcp::endpoint http_session::remote() const {
+  beast::error_code ec;
+  return stream_.socket().remote_endpoint(ec);
+}
+
+void http_session::do_read() {
+  if (reading_ || closed_ || upgraded_)
+    return;
+  reading_ = true;
+  parser_.emplace();
+  parser_->body_limit(body_limit_);
+  parser_->header_limit(16 * 1024);
+  if (awaiting_reply_)
+    stream_.expires_never(); // only watching for the client going away
+  else
+    stream_.expires_after(idle_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, size_t) {
+  reading_ = false;
+  if (upgraded_)
+    return;
+  if (ec == http::error::body_limit) {
+    // Too large a body: answer it (Node answers 413) and close.
+    auto req = parser_->release();
+    auto res = make_response(req, http::status::payload_too_large,
+                             "{\"code\":3,\"message\":\"Bad request\"}", "application/json");
+    res.keep_alive(false);
+    if (!awaiting_reply_ && !out_) {
+      out_.emplace(std::move(res));
+      do_write();
+    } else {
+      fail();
+    }
+    return;
+  }
+  if (ec) {
+    fail();
+    return;
+  }
+  auto req = parser_->release();
+  if (awaiting_reply_ || out_) {
+    backlog_.push_back(std::move(req));
+    return;
+  }
+  dispatch(std::move(req));
+}
+
+void http_session::dispatch(request&& req) {
+  awaiting_reply_ = true;
+  bool upgrade = websocket::is_upgrade(req);
+  router_->handle(shared_from_this(), std::move(req));
+  // Keep reading while the answer is pending: that is how an aborted poll is seen.
+  if (awaiting_reply_ && !upgraded_ && !upgrade && !out_)
+    do_read();
+}
+
+void http_session::reply(response&& res) {
+  if (closed_ || upgraded_)
+    return;
+  awaiting_reply_ = false;
+  abort_handler_ = nullptr;
+  out_.emplace(std::move(res));
+  do_write();
+}
+
+void http_session::do_write() {
+  bool keep_alive = out_->keep_alive();
+  http::async_write(stream_, *out_,
+                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                              keep_alive));
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, size_t) {
+  out_.reset();
+  if (ec) {
+    fail();
+    return;
+  }
+  if (!keep_alive) {
+    closed_ = true;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+    return;
+  }
+  if (!backlog_.empty()) {
+    auto next = std::move(backlog_.front());
+    backlog_.pop_front();
+    dispatch(std::move(next));
+    return;
+  }
+  do_read();
+}
+
+void http_session::fail() {
+  if (closed_)
+    return;
+  closed_ = true;
+  if (awaiting_reply_ && abort_handler_) {
+    auto f = std::move(abort_handler_);
+    abort_handler_ = nullptr;
+    f();
+  }
+  beast::error_code ec;
+  stream_.socket().close(ec);
+}
+
+ws_stream http_session::take_websocket() {
+  upgraded_ = true;
+  awaiting_reply_ = false;
+  stream_.expires_never();
+  ws_stream ws{std::move(stream_)};
+  return ws;
+}
+
+} // namespace parley::net

@@ -1,0 +1,72 @@
+#include "net/listener.hpp"
+
+#include <variant>
+
+#include <spdlog/spdlog.h>
+
+namespace parley::net {
+
+void path_router::add(std::string prefix, handler h) {
+  routes_.emplace_back(std::move(prefix), std::move(h));
+}
+
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+void path_router::handle(const std::shared_ptr<http_session>& session, request&& req) {
+  auto path = target_path(req.target());
+  for (auto& [prefix, h] : routes_) {
+    if (path.compare(0, prefix.size(), prefix) == 0) {
+      h(session, std::move(req));
+      return;
+    }
+  }
+  auto res = json_error(req, http::status::not_found, "not_found",
+                        "No route for " + std::string{path});
+  session->reply(std::move(res));
+}
+
+listener::listener(asio::io_context& ioc, std::shared_ptr<router> r, uint64_t body_limit)
+  : ioc_(ioc), acceptor_(ioc), router_(std::move(r)), body_limit_(body_limit) {
+}
+
+std::variant<uint16_t, std::string> listener::start(const std::string& address, uint16_t port) {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec)
+    return "invalid listen address " + address + ": " + ec.message();
+  tcp::endpoint ep{addr, port};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec)
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec)
+    acceptor_.bind(ep, ec);
+  if (!ec)
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message();
+  do_accept();
+  return acceptor_.local_endpoint().port();
+}
+
+void listener::stop() {
+  beast::error_code ec;
+  acceptor_.close(ec);
+}
+
+void listener::do_accept() {
+  acceptor_.async_accept(ioc_, [self = shared_from_this()](beast::error_code ec, tcp::socket sock) {
+    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
+      return;
+    if (ec) {
+      spdlog::warn("accept failed: {}", ec.message());
+    } else {
+      sock.set_option(tcp::no_delay(true), ec);
+      std::make_shared<http_session>(std::move(sock), self->router_, self->body_limit_)->run();
+    }
+    self->do_accept();
+  });
+}
+
+} // namespace parley::net

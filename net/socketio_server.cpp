@@ -1,0 +1,203 @@
+#include "net/socketio_server.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+namespace parley::sio {
+
+std::string new_socket_id() {
+  unsigned char raw[15];
+  RAND_bytes(raw, sizeof(raw));
+  auto id = eio::base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
+  std::replace(id.begin(), id.end(), '+', '-');
+  std::replace(id.begin(), id.end(), '/', '_');
+  return id;
+}
+
+// -- socket -------------------------------------------------------------------
+
+socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid)
+  : session_(s), client_(&c), nsp_(std::move(nsp)), sid_(std::move(sid)), handshake_(s->info()) {
+}
+
+namespace {
+
+// Runs f(session, client) on the I/O thread while the session is open.
+template <class F>
+void on_io(const std::weak_ptr<eio::session>& weak, F f) {
+  auto s = weak.lock();
+  if (!s)
+    return;
+  auto& ioc = s->owner().context();
+  boost::asio::post(ioc, [s = std::move(s), f = std::move(f)]() mutable {
+    if (!s->closed())
+      f(*s);
+  });
+}
+
+} // namespace
+
+void socket::accept() {
+  on_io(session_, [self = shared_from_this()](eio::session& s) {
+    auto it = self->client_->sockets_.find(self->nsp_);
+    if (it == self->client_->sockets_.end() || it->second != self)
+      return;
+    self->accepted_ = true;
+    self->client_->ever_connected_ = true;
+    self->client_->connect_timer_.reset();
+    std::string payload = "{\"sid\":\"" + self->sid_ + "\"}";
+    s.send(eio::text_frame(encode(packet_type::connect, self->nsp_, std::nullopt, payload)));
+  });
+}
+
+void socket::refuse(std::string message) {
+  on_io(session_, [self = shared_from_this(), message = std::move(message)](eio::session& s) {
+    auto it = self->client_->sockets_.find(self->nsp_);
+    if (it != self->client_->sockets_.end() && it->second == self)
+      self->client_->sockets_.erase(it);
+    std::string payload = "{\"message\":";
+    append_json_string(payload, message);
+    payload += "}";
+    s.send(eio::text_frame(encode(packet_type::connect_error, self->nsp_, std::nullopt, payload)));
+  });
+}
+
+void socket::send(eio::frame f) {
+  if (auto s = session_.lock())
+    s->post_send(std::move(f));
+}
+
+void socket::send(std::vector<eio::frame> fs) {
+  if (auto s = session_.lock())
+    s->post_send(std::move(fs));
+}
+
+void socket::disconnect() {
+  on_io(session_, [self = shared_from_this()](eio::session& s) {
+    auto it = self->client_->sockets_.find(self->nsp_);
+    if (it == self->client_->sockets_.end() || it->second != self)
+      return;
+    self->client_->sockets_.erase(it);
+    s.send(eio::text_frame(encode(packet_type::disconnect, self->nsp_, std::nullopt, {})));
+  });
+}
+
+void socket::close_session(std::string reason) {
+  if (auto s = session_.lock())
+    s->post_close(std::move(reason));
+}
+
+// -- client -------------------------------------------------------------------
+
+client::client(app& a, std::chrono::milliseconds connect_timeout)
+  : app_(a), connect_timeout_(connect_timeout) {
+}
+
+client::~client() = default;
+
+void client::on_open(eio::session& s) {
+  connect_timer_ = std::make_unique<boost::asio::steady_timer>(s.owner().context());
+  connect_timer_->expires_after(connect_timeout_);
+  connect_timer_->async_wait([weak = std::weak_ptr<eio::session>(s.shared_from_this())](
+                               boost::system::error_code ec) {
+    if (ec)
+      return;
+    if (auto s = weak.lock(); s && !s->closed()) {
+      spdlog::info("eio {}: no namespace joined within the connect timeout, closing", s->sid());
+      s->close("forced close");
+    }
+  });
+}
+
+void client::fail(eio::session& s, std::string_view why) {
+  spdlog::info("eio {}: {}, closing", s.sid(), why);
+  s.close("parse error");
+}
+
+void client::on_message(eio::session& s, eio::packet&& p) {
+  if (p.binary) {
+    if (!pending_) {
+      fail(s, "binary data without a binary packet");
+      return;
+    }
+    pending_->buffers.push_back(std::make_shared<const std::string>(std::move(p.data)));
+    if (pending_->buffers.size() == pending_->attachments) {
+      auto done = std::move(pending_);
+      dispatch(s, std::move(*done));
+    }
+    return;
+  }
+  if (pending_) {
+    fail(s, "text packet while binary attachments were expected");
+    return;
+  }
+  auto decoded = decode(p.data);
+  if (auto err = std::get_if<std::string>(&decoded)) {
+    fail(s, "invalid Socket.IO packet (" + *err + ")");
+    return;
+  }
+  auto& pkt = std::get<packet>(decoded);
+  if (pkt.is_binary() && pkt.attachments > 0) {
+    if (pkt.attachments > 1000) {
+      fail(s, "too many attachments");
+      return;
+    }
+    pending_ = std::make_unique<packet>(std::move(pkt));
+    return;
+  }
+  dispatch(s, std::move(pkt));
+}
+
+void client::dispatch(eio::session& s, packet&& p) {
+  auto it = sockets_.find(p.nsp);
+  switch (p.type) {
+    case packet_type::connect: {
+      if (it != sockets_.end()) {
+        fail(s, "CONNECT for a namespace already connected");
+        return;
+      }
+      if (!app_.has_namespace(p.nsp)) {
+        std::string payload = R"({"message":"Invalid namespace"})";
+        s.send(eio::text_frame(encode(packet_type::connect_error, p.nsp, std::nullopt, payload)));
+        return;
+      }
+      auto sock = std::make_shared<socket>(s.shared_from_this(), *this, p.nsp, new_socket_id());
+      sockets_.emplace(p.nsp, sock);
+      app_.on_connect(sock, std::move(p));
+      return;
+    }
+    case packet_type::disconnect: {
+      if (it == sockets_.end())
+        return;
+      auto sock = it->second;
+      sockets_.erase(it);
+      if (sock->on_close)
+        sock->on_close("client namespace disconnect");
+      return;
+    }
+    case packet_type::connect_error:
+      fail(s, "CONNECT_ERROR from a client");
+      return;
+    default:
+      if (it == sockets_.end()) {
+        fail(s, "packet for a namespace not connected");
+        return;
+      }
+      if (it->second->on_packet)
+        it->second->on_packet(std::move(p));
+  }
+}
+
+void client::on_close(eio::session&, std::string_view reason) {
+  connect_timer_.reset();
+  auto all = std::move(sockets_);
+  sockets_.clear();
+  for (auto& kvp : all)
+    if (kvp.second->on_close)
+      kvp.second->on_close(reason);
+}
+
+} // namespace parley::sio

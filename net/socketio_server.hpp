@@ -1,0 +1,89 @@
+// Socket.IO v5 on top of an Engine.IO session: decodes packets, reassembles
+// binary attachments, multiplexes namespaces, enforces the connect timeout,
+// and hands each namespace socket to the application (Parley's gateway, or the
+// conformance fixture).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "net/engineio_server.hpp"
+#include "net/socketio_packet.hpp"
+
+namespace parley::sio {
+
+class socket;
+class client;
+
+// The application above Socket.IO.
+class app {
+public:
+  virtual ~app() = default;
+  virtual bool has_namespace(std::string_view nsp) const = 0;
+  // A CONNECT to a known namespace. The app answers with s->accept() or
+  // s->refuse(message), now or later, from any thread.
+  virtual void on_connect(const std::shared_ptr<socket>& s, packet&& connect) = 0;
+};
+
+// One namespace socket. The app sets the two callbacks (they run on the I/O
+// thread); every other member may be called from any thread.
+class socket : public std::enable_shared_from_this<socket> {
+public:
+  socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid);
+
+  const std::string& nsp() const { return nsp_; }
+  const std::string& sid() const { return sid_; }
+  // The Engine.IO handshake; stable for the socket's life.
+  const eio::handshake& handshake() const { return handshake_; }
+
+  std::function<void(packet&&)> on_packet;
+  std::function<void(std::string_view reason)> on_close;
+
+  void accept();
+  void refuse(std::string message);
+  void send(eio::frame f);
+  void send(std::vector<eio::frame> fs);
+  // Server-side disconnect of this namespace (DISCONNECT packet).
+  void disconnect();
+  // Closes the whole Engine.IO session (e.g. a fatal protocol error).
+  void close_session(std::string reason);
+
+private:
+  friend class client;
+  std::weak_ptr<eio::session> session_;
+  client* client_;   // valid while the session is open
+  std::string nsp_;
+  std::string sid_;
+  const eio::handshake& handshake_;
+  bool accepted_ = false;
+};
+
+// The Engine.IO session handler that speaks Socket.IO.
+class client : public eio::session_handler {
+public:
+  client(app& a, std::chrono::milliseconds connect_timeout);
+  ~client() override;
+
+  void on_open(eio::session& s) override;
+  void on_message(eio::session& s, eio::packet&& p) override;
+  void on_close(eio::session& s, std::string_view reason) override;
+
+private:
+  friend class socket;
+  void dispatch(eio::session& s, packet&& p);
+  void fail(eio::session& s, std::string_view why);
+
+  app& app_;
+  std::chrono::milliseconds connect_timeout_;
+  std::map<std::string, std::shared_ptr<socket>, std::less<>> sockets_;
+  std::unique_ptr<packet> pending_;  // a binary packet waiting for its attachments
+  std::unique_ptr<boost::asio::steady_timer> connect_timer_;
+  bool ever_connected_ = false;
+};
+
+std::string new_socket_id();
+
+} // namespace parley::sio

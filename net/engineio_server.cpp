@@ -1,5 +1,7 @@
 #include "net/engineio_server.hpp"
 
+#include "net/metrics.hpp"
+
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
@@ -112,6 +114,7 @@ void session::send(const frame& f) {
   if (out_bytes_ > srv_.opts().max_write_queue) {
     spdlog::warn("eio {}: write queue passed {} bytes, dropping the slow client", sid_,
                  srv_.opts().max_write_queue);
+    counters().slow_clients_dropped.fetch_add(1, std::memory_order_relaxed);
     close("slow client");
     return;
   }
@@ -145,6 +148,7 @@ void session::close(std::string_view reason) {
   ++heartbeat_gen_;
   heartbeat_.cancel();
   srv_.forget(sid_);
+  counters().sessions.fetch_sub(1, std::memory_order_relaxed);
   if (poll_) {
     // A client that said goodbye gets a no-op; everybody else learns of the close.
     auto hs = std::move(poll_);
@@ -509,6 +513,7 @@ handshake server::describe(const std::shared_ptr<http_session>& hs, const reques
 std::shared_ptr<session> server::open(handshake info) {
   auto s = std::make_shared<session>(*this, new_sid(), std::move(info));
   sessions_.emplace(s->sid(), s);
+  counters().sessions.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 

@@ -65,6 +65,8 @@ public:
   bool closed() const { return closed_; }
   bool is_websocket() const { return ws_ != nullptr; }
   server& owner() { return srv_; }
+  // What waits to be written (inspection, e.g. by tests).
+  const std::deque<frame>& queued() const { return out_; }
 
   // I/O thread only.
   void send(const frame& f);

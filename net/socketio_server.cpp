@@ -20,7 +20,25 @@ std::string new_socket_id() {
 // -- socket -------------------------------------------------------------------
 
 socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid)
-  : session_(s), client_(&c), nsp_(std::move(nsp)), sid_(std::move(sid)), handshake_(s->info()) {
+  : session_(s),
+    raw_(s.get()),
+    ctx_(s->owner().context()),
+    client_(&c),
+    nsp_(std::move(nsp)),
+    sid_(std::move(sid)),
+    handshake_(s->info()) {
+}
+
+void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
+             std::shared_ptr<socket> except) {
+  if (!targets || targets->empty())
+    return;
+  auto& ctx = targets->front()->context();
+  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except)] {
+    for (auto& t : *targets)
+      if (t != except)
+        t->deliver(f);
+  });
 }
 
 namespace {
@@ -58,6 +76,7 @@ void socket::refuse(std::string message) {
     auto it = self->client_->sockets_.find(self->nsp_);
     if (it != self->client_->sockets_.end() && it->second == self)
       self->client_->sockets_.erase(it);
+    self->open_ = false;
     std::string payload = "{\"message\":";
     append_json_string(payload, message);
     payload += "}";
@@ -81,6 +100,7 @@ void socket::disconnect() {
     if (it == self->client_->sockets_.end() || it->second != self)
       return;
     self->client_->sockets_.erase(it);
+    self->open_ = false;
     s.send(eio::text_frame(encode(packet_type::disconnect, self->nsp_, std::nullopt, {})));
   });
 }
@@ -174,6 +194,7 @@ void client::dispatch(eio::session& s, packet&& p) {
         return;
       auto sock = it->second;
       sockets_.erase(it);
+      sock->open_ = false;
       if (sock->on_close)
         sock->on_close("client namespace disconnect");
       return;
@@ -195,6 +216,8 @@ void client::on_close(eio::session&, std::string_view reason) {
   connect_timer_.reset();
   auto all = std::move(sockets_);
   sockets_.clear();
+  for (auto& kvp : all)
+    kvp.second->open_ = false;
   for (auto& kvp : all)
     if (kvp.second->on_close)
       kvp.second->on_close(reason);

@@ -51,10 +51,21 @@ public:
   // Closes the whole Engine.IO session (e.g. a fatal protocol error).
   void close_session(std::string reason);
 
+  // I/O thread only: queues a frame if the socket is still connected.
+  void deliver(const eio::frame& f) {
+    if (open_)
+      raw_->send(f);
+  }
+
+  boost::asio::io_context& context() const { return ctx_; }
+
 private:
   friend class client;
   std::weak_ptr<eio::session> session_;
+  eio::session* raw_;         // valid while open_
+  boost::asio::io_context& ctx_;
   client* client_;   // valid while the session is open
+  bool open_ = true; // I/O thread only
   std::string nsp_;
   std::string sid_;
   const eio::handshake& handshake_;
@@ -85,5 +96,11 @@ private:
 };
 
 std::string new_socket_id();
+
+// Fan-out: one hop onto the I/O thread for a whole list of receivers, which
+// all get the same frame; `except` (may be null) is skipped.
+using socket_list = std::vector<std::shared_ptr<socket>>;
+void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
+             std::shared_ptr<socket> except);
 
 } // namespace parley::sio

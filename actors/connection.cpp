@@ -1,0 +1,441 @@
+#include "actors/connection.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <functional>
+
+#include <caf/event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/metrics.hpp"
+#include "net/socketio_packet.hpp"
+#include "schema/events.hpp"
+
+namespace parley {
+
+std::string iso_now() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto secs = system_clock::to_time_t(now);
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::variant<identity, std::string> authenticate(const connect_request& req, const runtime& rt,
+                                                 int64_t now_unix) {
+  std::string token = req.auth_token;
+  if (token.empty() && req.authorization.rfind("Bearer ", 0) == 0)
+    token = req.authorization.substr(7);
+  if (token.empty())
+    token = req.query_token;
+  if (token.empty()) {
+    if (rt.cfg.auth.allow_anonymous_dev && !req.query_user_id.empty()) {
+      identity who;
+      who.user_id = req.query_user_id;
+      who.anonymous = true;
+      return who;
+    }
+    return std::string{"Authentication failed: No token provided"};
+  }
+  if (!rt.verifier) {
+    spdlog::info("refused a token: no jwt-secret or jwt-public-key-file configured");
+    return std::string{"Authentication failed: Invalid token"};
+  }
+  auto verified = rt.verifier->verify(token, now_unix);
+  if (auto f = std::get_if<jwt::failure>(&verified)) {
+    spdlog::info("refused a token: {}", jwt::to_string(*f));
+    return std::string{"Authentication failed: Invalid token"};
+  }
+  auto& c = std::get<jwt::claims>(verified);
+  identity who;
+  who.user_id = c.sub;
+  who.email = c.email;
+  who.role = c.role;
+  who.rooms = c.rooms;
+  who.profiles = c.profiles;
+  return who;
+}
+
+bool may_join(const identity& who, const std::string& room) {
+  if (who.anonymous)
+    return true;
+  for (auto& g : who.rooms) {
+    if (!g.empty() && g.back() == '*') {
+      if (room.compare(0, g.size() - 1, g, 0, g.size() - 1) == 0)
+        return true;
+    } else if (g == room) {
+      return true;
+    }
+  }
+  for (auto& p : who.profiles) {
+    if (room == "profile:" + p)
+      return true;
+    auto dialogs = "dialog:" + p + "-";
+    if (room.size() > dialogs.size() && room.compare(0, dialogs.size(), dialogs) == 0)
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+using self_ptr = caf::stateful_actor<connection_state>*;
+using ack_id = std::optional<uint64_t>;
+
+// -- sending --------------------------------------------------------------------
+
+void emit(self_ptr self, std::string_view event, std::string_view data_json) {
+  auto& sock = *self->state.sock;
+  sock.send(eio::text_frame(sio::encode(sio::packet_type::event, sock.nsp(), std::nullopt,
+                                        sio::event_array(event, data_json))));
+  counters().packets_out.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ack(self_ptr self, ack_id id, std::string_view data_json) {
+  if (!id)
+    return;
+  auto& sock = *self->state.sock;
+  std::string args = "[";
+  args.append(data_json);
+  args += "]";
+  sock.send(eio::text_frame(sio::encode(sio::packet_type::ack, sock.nsp(), id, args)));
+  counters().packets_out.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A refusal goes back the way the request came: as its ack when it asked for
+// one, else as an `error` event.
+void refuse(self_ptr self, ack_id id, const std::string& message) {
+  std::string m;
+  sio::append_json_string(m, message);
+  if (id) {
+    ack(self, id, "{\"error\":" + m + "}");
+  } else {
+    emit(self, "error", "{\"message\":" + m + ",\"timestamp\":\"" + iso_now() + "\"}");
+  }
+}
+
+std::string json_str(std::string_view s) {
+  std::string out;
+  sio::append_json_string(out, s);
+  return out;
+}
+
+// An id as the client sent it, as text for room names ("42" for 42 and "42").
+std::string id_text(const rapidjson::Value& v) {
+  if (v.IsString())
+    return {v.GetString(), v.GetStringLength()};
+  if (v.IsInt64())
+    return std::to_string(v.GetInt64());
+  if (v.IsUint64())
+    return std::to_string(v.GetUint64());
+  return sio::to_json(v);
+}
+
+// -- rooms --------------------------------------------------------------------
+
+void join_room(self_ptr self, const std::string& room, std::function<void()> done) {
+  auto& st = self->state;
+  if (st.rooms.count(room)) {
+    done();
+    return;
+  }
+  auto dir = st.rt->directory_for(room);
+  if (!dir) {
+    spdlog::error("no directory shard for room {}", room);
+    return;
+  }
+  self->request(dir, caf::infinite, join_atom::value, room, caf::actor{self}, st.sock)
+    .then(
+      [self, room, done](joined_atom, const caf::actor& r) {
+        if (self->state.closing)
+          return;
+        self->state.rooms[room] = r;
+        done();
+      },
+      [self, room](caf::error& err) {
+        spdlog::warn("socket {}: joining {} failed: {}", self->state.sock->sid(), room,
+                     self->system().render(err));
+      });
+}
+
+void leave_room(self_ptr self, const std::string& room) {
+  auto& st = self->state;
+  if (st.rooms.erase(room) == 0)
+    return;
+  if (auto dir = st.rt->directory_for(room))
+    self->send(dir, leave_atom::value, room, caf::actor{self});
+}
+
+// Publishes to a room this socket may speak in, excluding itself.
+void speak(self_ptr self, const std::string& room, const std::string& event,
+           const std::string& data) {
+  auto& st = self->state;
+  if (auto it = st.rooms.find(room); it != st.rooms.end())
+    self->send(it->second, publish_atom::value, event, data, st.sock->sid());
+  else
+    st.rt->publish(room, event, data, st.sock->sid());
+}
+
+bool check_room(self_ptr self, ack_id id, const std::string& room) {
+  if (may_join(self->state.who, room))
+    return true;
+  spdlog::info("socket {} (user {}): refused room {}", self->state.sock->sid(),
+               self->state.who.user_id, room);
+  refuse(self, id, "Not allowed to join " + room);
+  return false;
+}
+
+bool check_room_limit(self_ptr self, ack_id id) {
+  if (self->state.rooms.size() < self->state.rt->cfg.limits.max_rooms_per_socket + 1)
+    return true;
+  refuse(self, id, "Too many rooms");
+  return false;
+}
+
+// -- event handlers, one per client event ----------------------------------------
+
+using handler = void (*)(self_ptr, const rapidjson::Value& payload, ack_id id);
+
+// conversation:join {conversationId} → ack and conversation:joined
+//  {conversationId, success:true}; session:join likewise with sessionId.
+template <const char* Prefix, const char* Key, const char* JoinedEvent>
+void handle_room_join(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto& key = p[Key];
+  auto room = std::string{Prefix} + id_text(key);
+  if (!check_room(self, id, room) || !check_room_limit(self, id))
+    return;
+  auto body = "{\"" + std::string{Key} + "\":" + sio::to_json(key) + ",\"success\":true}";
+  join_room(self, room, [self, id, body] {
+    ack(self, id, body);
+    if (JoinedEvent[0] != '\0')
+      emit(self, JoinedEvent, body);
+  });
+}
+
+template <const char* Prefix, const char* Key, const char* LeftEvent>
+void handle_room_leave(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto& key = p[Key];
+  auto room = std::string{Prefix} + id_text(key);
+  leave_room(self, room);
+  auto body = "{\"" + std::string{Key} + "\":" + sio::to_json(key) + ",\"success\":true}";
+  ack(self, id, body);
+  if (LeftEvent[0] != '\0')
+    emit(self, LeftEvent, body);
+}
+
+constexpr char conversation_prefix[] = "conversation:";
+constexpr char session_prefix[] = "session:";
+constexpr char conversation_key[] = "conversationId";
+constexpr char session_key[] = "sessionId";
+constexpr char conversation_joined[] = "conversation:joined";
+constexpr char conversation_left[] = "conversation:left";
+constexpr char session_joined[] = "session:joined";
+constexpr char session_left[] = "session:left";
+constexpr char no_event[] = "";
+
+// join {room} | {dialogId} → ack {joined: room, userId} or {error}
+std::string join_target(const rapidjson::Value& p) {
+  if (p.HasMember("room"))
+    return id_text(p["room"]);
+  return "dialog:" + id_text(p["dialogId"]);
+}
+
+void handle_join(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto room = join_target(p);
+  if (!check_room(self, id, room) || !check_room_limit(self, id))
+    return;
+  join_room(self, room, [self, id, room] {
+    ack(self, id, "{\"joined\":" + json_str(room) + ",\"userId\":" + json_str(self->state.who.user_id) + "}");
+  });
+}
+
+void handle_leave(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto room = join_target(p);
+  leave_room(self, room);
+  ack(self, id, "{\"left\":" + json_str(room) + ",\"userId\":" + json_str(self->state.who.user_id) + "}");
+}
+
+// typing:start|stop {conversationId} → the room except the sender:
+// {conversationId, userId, isTyping}
+template <bool Typing>
+void handle_typing_conversation(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto& key = p["conversationId"];
+  auto room = "conversation:" + id_text(key);
+  if (!check_room(self, id, room))
+    return;
+  auto body = "{\"conversationId\":" + sio::to_json(key) + ",\"userId\":"
+              + json_str(self->state.who.user_id) + ",\"isTyping\":" + (Typing ? "true" : "false")
+              + "}";
+  speak(self, room, Typing ? "typing:start" : "typing:stop", body);
+  ack(self, id, "{\"success\":true}");
+}
+
+// typing {chatId|conversationId|dialogId, isTyping} → `typing` to that room except the sender
+void handle_typing(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  std::string room;
+  std::string key;
+  if (p.HasMember("chatId")) {
+    key = "chatId";
+    room = "chat:" + id_text(p["chatId"]);
+  } else if (p.HasMember("conversationId")) {
+    key = "conversationId";
+    room = "conversation:" + id_text(p["conversationId"]);
+  } else {
+    key = "dialogId";
+    room = "dialog:" + id_text(p["dialogId"]);
+  }
+  if (!check_room(self, id, room))
+    return;
+  bool typing = !p.HasMember("isTyping") || p["isTyping"].GetBool();
+  auto body = "{\"" + key + "\":" + sio::to_json(p[key.c_str()]) + ",\"userId\":"
+              + json_str(self->state.who.user_id) + ",\"isTyping\":" + (typing ? "true" : "false")
+              + "}";
+  speak(self, room, "typing", body);
+  ack(self, id, "{\"success\":true}");
+}
+
+// send_message {chatId, message} → message_sent to the sender, `message` to the
+// chat room except the sender.
+void handle_send_message(self_ptr self, const rapidjson::Value& p, ack_id id) {
+  auto& chat = p["chatId"];
+  auto room = "chat:" + id_text(chat);
+  if (!check_room(self, id, room))
+    return;
+  static std::atomic<uint64_t> next_id{1};
+  auto msg_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-"
+                + std::to_string(next_id.fetch_add(1));
+  auto body = "{\"id\":" + json_str(msg_id) + ",\"chatId\":" + sio::to_json(chat) + ",\"message\":"
+              + sio::to_json(p["message"]) + ",\"userId\":" + json_str(self->state.who.user_id)
+              + ",\"timestamp\":\"" + iso_now() + "\"}";
+  speak(self, room, "message", body);
+  emit(self, "message_sent", body);
+  ack(self, id, body);
+}
+
+const std::unordered_map<std::string_view, handler>& handlers() {
+  static const std::unordered_map<std::string_view, handler> all = {
+    {"conversation:join", &handle_room_join<conversation_prefix, conversation_key, conversation_joined>},
+    {"conversation:leave", &handle_room_leave<conversation_prefix, conversation_key, conversation_left>},
+    {"subscribe", &handle_room_join<conversation_prefix, conversation_key, no_event>},
+    {"unsubscribe", &handle_room_leave<conversation_prefix, conversation_key, no_event>},
+    {"session:join", &handle_room_join<session_prefix, session_key, session_joined>},
+    {"session:leave", &handle_room_leave<session_prefix, session_key, session_left>},
+    {"join", &handle_join},
+    {"leave", &handle_leave},
+    {"typing:start", &handle_typing_conversation<true>},
+    {"typing:stop", &handle_typing_conversation<false>},
+    {"typing", &handle_typing},
+    {"send_message", &handle_send_message},
+  };
+  return all;
+}
+
+void on_event(self_ptr self, sio::packet& p) {
+  auto& args = *p.payload;
+  if (!args[0].IsString()) {
+    refuse(self, p.id, "Event names must be strings");
+    return;
+  }
+  std::string_view name{args[0].GetString(), args[0].GetStringLength()};
+  auto& table = handlers();
+  auto it = table.find(name);
+  if (it == table.end()) {
+    counters().invalid_payloads.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("socket {}: unknown event {}", self->state.sock->sid(), name);
+    refuse(self, p.id, "Unknown event " + std::string{name});
+    return;
+  }
+  static const rapidjson::Value null_value;
+  const rapidjson::Value& payload = args.Size() > 1 ? args[1] : null_value;
+  if (auto err = schema::catalogue::instance().validate(name, payload)) {
+    counters().invalid_payloads.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("socket {}: {}", self->state.sock->sid(), *err);
+    refuse(self, p.id, *err);
+    return;
+  }
+  it->second(self, payload, p.id);
+}
+
+void finish_connect(self_ptr self) {
+  auto& st = self->state;
+  st.connected = true;
+  st.sock->accept();
+  counters().sockets.fetch_add(1, std::memory_order_relaxed);
+  counters().connects.fetch_add(1, std::memory_order_relaxed);
+  if (auto p = st.rt->presence())
+    self->send(p, online_atom::value, st.who.user_id, st.sock->sid());
+}
+
+void close_connection(self_ptr self, const std::string& reason) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  st.closing = true;
+  std::vector<std::string> names;
+  for (auto& kvp : st.rooms)
+    names.push_back(kvp.first);
+  for (auto& n : names) {
+    if (auto dir = st.rt->directory_for(n))
+      self->send(dir, leave_atom::value, n, caf::actor{self});
+  }
+  st.rooms.clear();
+  if (st.connected) {
+    counters().sockets.fetch_sub(1, std::memory_order_relaxed);
+    if (auto p = st.rt->presence())
+      self->send(p, offline_atom::value, st.who.user_id, st.sock->sid());
+  }
+  spdlog::debug("socket {} closed: {}", st.sock->sid(), reason);
+  self->quit();
+}
+
+} // namespace
+
+caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr sock,
+                         connect_request req, runtime_ptr rt) {
+  auto& st = self->state;
+  st.sock = std::move(sock);
+  st.rt = std::move(rt);
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  auto who = authenticate(req, *st.rt, now);
+  if (auto err = std::get_if<std::string>(&who)) {
+    counters().connect_refused.fetch_add(1, std::memory_order_relaxed);
+    st.sock->refuse(*err);
+    self->quit();
+    return {};
+  }
+  st.who = std::move(std::get<identity>(who));
+  // Every socket is in its namespace's room (for presence), and in profile:{id}
+  // for each profile its token grants, before the client hears it is connected.
+  std::vector<std::string> initial{namespace_room(st.sock->nsp())};
+  for (auto& p : st.who.profiles)
+    initial.push_back("profile:" + p);
+  auto pending = std::make_shared<size_t>(initial.size());
+  for (auto& room : initial)
+    join_room(self, room, [self, pending] {
+      if (--*pending == 0)
+        finish_connect(self);
+    });
+  return {
+    [self](packet_atom, const packet_ptr& p) {
+      counters().packets_in.fetch_add(1, std::memory_order_relaxed);
+      switch (p->type) {
+        case sio::packet_type::event:
+        case sio::packet_type::binary_event:
+          on_event(self, *p);
+          break;
+        default:
+          break; // acks of server events: none are requested yet
+      }
+    },
+    [self](closed_atom, const std::string& reason) { close_connection(self, reason); },
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,63 @@
+// One actor per Socket.IO socket: who it is (from its token), which rooms it is
+// in, and the handlers of the events clients send. Its I/O half is the
+// sio::socket: packets come up as (packet_atom, packet) messages, frames go
+// down through the socket, rooms deliver straight to it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/runtime.hpp"
+
+namespace parley {
+
+// What the CONNECT carried that authentication needs (copied on the I/O thread).
+struct connect_request {
+  std::string auth_token;    // auth.token of the CONNECT payload
+  std::string authorization; // Authorization header of the handshake
+  std::string query_token;   // ?token=
+  std::string query_user_id; // ?userId= (development only)
+};
+
+// Who a socket is, once authenticated.
+struct identity {
+  std::string user_id;
+  std::string email;
+  std::string role;
+  std::vector<std::string> rooms;    // granted room names / "prefix:*" patterns
+  std::vector<std::string> profiles; // granted profiles
+  bool anonymous = false;            // ?userId= in development mode: every room allowed
+};
+
+// The token by priority (auth.token, then Bearer header, then ?token=), checked;
+// the error text is exactly what the client is told in CONNECT_ERROR.
+std::variant<identity, std::string> authenticate(const connect_request& req, const runtime& rt,
+                                                 int64_t now_unix);
+
+// Whether the identity may join a room.
+bool may_join(const identity& who, const std::string& room);
+
+struct connection_state {
+  socket_ptr sock;
+  runtime_ptr rt;
+  identity who;
+  bool connected = false;
+  bool closing = false;
+  std::unordered_map<std::string, caf::actor> rooms; // joined: name → room actor
+  static inline const char* name = "connection";
+};
+
+caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr sock,
+                         connect_request req, runtime_ptr rt);
+
+// ISO 8601 UTC with milliseconds, as JavaScript's toISOString().
+std::string iso_now();
+
+} // namespace parley

@@ -1,0 +1,40 @@
+// A shard of the room directory: room name → room actor. Rooms are hashed over
+// the shards; a shard spawns a room on its first join and stops it once it is
+// empty and no membership change is in flight towards it.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+
+namespace parley {
+
+struct directory_state {
+  struct entry {
+    caf::actor room;
+    uint64_t ops = 0; // membership changes forwarded to the room
+  };
+  std::unordered_map<std::string, entry> rooms;
+  static inline const char* name = "directory";
+};
+
+// Messages:
+//   (join_atom, room, conn, socket) -> (joined_atom, room actor)   [delegated to the room]
+//   (leave_atom, room, conn)
+//   (publish_atom, room, event, data_json, except_sid)
+//   (empty_atom, room, ops)                                         [from the room]
+//   (count_atom) -> uint64_t rooms
+caf::behavior directory(caf::stateful_actor<directory_state>* self);
+
+// Which shard a room lives on.
+size_t shard_of(const std::string& room, size_t shards);
+
+// The registry key of shard i ("p_dir_<i>").
+caf::atom_value directory_key(size_t i);
+
+} // namespace parley

@@ -1,0 +1,41 @@
+#include "actors/gateway.hpp"
+
+#include <algorithm>
+
+#include <caf/send.hpp>
+
+#include "actors/connection.hpp"
+#include "net/engineio_server.hpp"
+
+namespace parley {
+
+gateway::gateway(caf::actor_system& sys, runtime_ptr rt) : sys_(sys), rt_(std::move(rt)) {
+}
+
+bool gateway::has_namespace(std::string_view nsp) const {
+  auto& all = rt_->cfg.socketio.namespaces;
+  return std::find(all.begin(), all.end(), nsp) != all.end();
+}
+
+void gateway::on_connect(const std::shared_ptr<sio::socket>& s, sio::packet&& connect) {
+  connect_request req;
+  if (connect.payload && connect.payload->IsObject()) {
+    auto it = connect.payload->FindMember("token");
+    if (it != connect.payload->MemberEnd() && it->value.IsString())
+      req.auth_token.assign(it->value.GetString(), it->value.GetStringLength());
+  }
+  auto& hs = s->handshake();
+  req.authorization = hs.authorization;
+  auto target = "/?" + hs.query;
+  req.query_token = eio::query_param(target, "token").value_or("");
+  req.query_user_id = eio::query_param(target, "userId").value_or("");
+  auto conn = sys_.spawn(connection, s, std::move(req), rt_);
+  s->on_packet = [conn](sio::packet&& p) {
+    caf::anon_send(conn, packet_atom::value, std::make_shared<sio::packet>(std::move(p)));
+  };
+  s->on_close = [conn](std::string_view reason) {
+    caf::anon_send(conn, closed_atom::value, std::string{reason});
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,50 @@
+// The messages Parley's actors exchange, declared once.
+//
+//   connection ──join/leave──▶ directory shard ──▶ room   (replies: joined_atom, room)
+//   connection / api / presence ──publish──▶ directory shard ──▶ room ──▶ I/O fan-out
+//   room ──empty──▶ directory shard ──(stop)──▶ room
+//   connection ──online/offline──▶ presence ──publish──▶ "nsp:*" rooms
+//
+// Local-only payloads (sockets, parsed packets) are whitelisted as unsafe
+// message types: they never cross a node boundary.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "net/socketio_server.hpp"
+
+namespace parley {
+
+using socket_ptr = std::shared_ptr<sio::socket>;
+using packet_ptr = std::shared_ptr<sio::packet>;
+
+// Atoms: at most 10 characters, kept in Parley's namespace.
+using join_atom = caf::atom_constant<caf::atom("p_join")>;
+using leave_atom = caf::atom_constant<caf::atom("p_leave")>;
+using joined_atom = caf::atom_constant<caf::atom("p_joined")>;
+using publish_atom = caf::atom_constant<caf::atom("p_publish")>;
+using empty_atom = caf::atom_constant<caf::atom("p_empty")>;
+using stop_atom = caf::atom_constant<caf::atom("p_stop")>;
+using online_atom = caf::atom_constant<caf::atom("p_online")>;
+using offline_atom = caf::atom_constant<caf::atom("p_offline")>;
+using presence_atom = caf::atom_constant<caf::atom("p_presence")>;
+using packet_atom = caf::atom_constant<caf::atom("p_packet")>;
+using closed_atom = caf::atom_constant<caf::atom("p_closed")>;
+using count_atom = caf::atom_constant<caf::atom("p_count")>;
+using members_atom = caf::atom_constant<caf::atom("p_members")>;
+using restart_atom = caf::atom_constant<caf::atom("p_restart")>;
+
+// The prefix of the room every socket of a namespace is in ("nsp:/messages").
+inline std::string namespace_room(const std::string& nsp) {
+  return "nsp:" + nsp;
+}
+
+} // namespace parley
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::socket_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::packet_ptr)

@@ -1,0 +1,96 @@
+#include "actors/room.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include "net/metrics.hpp"
+#include "net/socketio_packet.hpp"
+
+namespace parley {
+
+namespace {
+
+void remove_member(room_state& st, caf::actor_id conn) {
+  auto it = st.sid_of.find(conn);
+  if (it == st.sid_of.end())
+    return;
+  st.by_sid.erase(it->second);
+  st.sid_of.erase(it);
+  st.dirty = true;
+}
+
+void rebuild(room_state& st) {
+  std::map<std::string, std::shared_ptr<sio::socket_list>, std::less<>> groups;
+  for (auto& kvp : st.by_sid) {
+    auto& g = groups[kvp.second.sock->nsp()];
+    if (!g)
+      g = std::make_shared<sio::socket_list>();
+    g->push_back(kvp.second.sock);
+  }
+  st.by_nsp.clear();
+  for (auto& kvp : groups)
+    st.by_nsp.emplace(kvp.first, std::move(kvp.second));
+  st.dirty = false;
+}
+
+} // namespace
+
+caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory) {
+  self->state.room_name = std::move(name);
+  self->state.directory = std::move(directory);
+  counters().rooms.fetch_add(1, std::memory_order_relaxed);
+  self->attach_functor([] { counters().rooms.fetch_sub(1, std::memory_order_relaxed); });
+  auto report_if_empty = [self] {
+    auto& st = self->state;
+    if (st.by_sid.empty())
+      self->send(st.directory, empty_atom::value, st.room_name, st.ops);
+  };
+  self->set_down_handler([self, report_if_empty](caf::down_msg& dm) {
+    remove_member(self->state, dm.source.id());
+    report_if_empty();
+  });
+  return {
+    [self](join_atom, const std::string&, const caf::actor& conn, const socket_ptr& sock) {
+      auto& st = self->state;
+      ++st.ops;
+      if (!st.sid_of.count(conn.id())) {
+        st.by_sid[sock->sid()] = room_state::member{sock, conn.id()};
+        st.sid_of[conn.id()] = sock->sid();
+        st.dirty = true;
+        self->monitor(conn);
+      }
+      return caf::make_message(joined_atom::value, caf::actor{self});
+    },
+    [self, report_if_empty](leave_atom, const std::string&, const caf::actor& conn) {
+      ++self->state.ops;
+      if (self->state.sid_of.count(conn.id())) {
+        self->demonitor(conn);
+        remove_member(self->state, conn.id());
+      }
+      report_if_empty();
+    },
+    [self](publish_atom, const std::string& event, const std::string& data,
+           const std::string& except_sid) {
+      auto& st = self->state;
+      if (st.by_sid.empty())
+        return;
+      if (st.dirty)
+        rebuild(st);
+      socket_ptr except;
+      if (!except_sid.empty())
+        if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
+          except = it->second.sock;
+      auto body = sio::event_array(event, data);
+      size_t receivers = st.by_sid.size() - (except ? 1 : 0);
+      for (auto& [nsp, targets] : st.by_nsp) {
+        auto frame = eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body));
+        sio::deliver(targets, std::move(frame), except);
+      }
+      counters().fanouts.fetch_add(1, std::memory_order_relaxed);
+      counters().deliveries.fetch_add(receivers, std::memory_order_relaxed);
+    },
+    [self](count_atom) { return static_cast<uint64_t>(self->state.by_sid.size()); },
+    [self](stop_atom) { self->quit(); },
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,40 @@
+// What every Parley actor may read: the settings, the token verifier, and how
+// to reach the long-lived actors (through the registry, so a restarted one is
+// found under the same name). Built once at start, then immutable.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "config/settings.hpp"
+#include "net/jwt.hpp"
+
+namespace parley {
+
+struct runtime {
+  runtime(caf::actor_system& sys, settings cfg, std::optional<jwt::verifier> v)
+    : sys(sys), cfg(std::move(cfg)), verifier(std::move(v)) {
+  }
+
+  caf::actor_system& sys;
+  settings cfg;
+  std::optional<jwt::verifier> verifier;
+
+  // The directory shard that owns a room.
+  caf::actor directory_for(const std::string& room) const;
+  caf::actor presence() const;
+
+  // Fire-and-forget publish to a room through its directory shard.
+  void publish(const std::string& room, const std::string& event, const std::string& data_json,
+               const std::string& except_sid = {}) const;
+};
+
+using runtime_ptr = std::shared_ptr<const runtime>;
+
+caf::atom_value presence_key();
+
+} // namespace parley

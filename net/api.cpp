@@ -1,0 +1,167 @@
+#include "net/api.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/url/decode_view.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <caf/event_based_actor.hpp>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/messages.hpp"
+#include "net/listener.hpp"
+#include "net/metrics.hpp"
+#include "net/socketio_packet.hpp"
+#include "schema/events.hpp"
+
+namespace parley::net {
+
+namespace {
+
+constexpr std::string_view ok_body = "{\"ok\":true}";
+
+response ok_json(const request& req, std::string body) {
+  return make_response(req, http::status::ok, std::move(body), "application/json");
+}
+
+// Parses and validates a JSON body; on failure answers 400 and returns false.
+bool parse_body(const std::shared_ptr<http_session>& hs, const request& req, std::string_view schema_name,
+                rapidjson::Document& doc) {
+  doc.Parse(req.body().data(), req.body().size());
+  if (doc.HasParseError()) {
+    auto msg = std::string{"Malformed JSON: "} + rapidjson::GetParseError_En(doc.GetParseError())
+               + " at offset " + std::to_string(doc.GetErrorOffset());
+    spdlog::info("api {}: {}", req.target(), msg);
+    hs->reply(json_error(req, http::status::bad_request, "invalid_json", msg));
+    return false;
+  }
+  if (auto err = schema::catalogue::instance().validate(schema_name, doc)) {
+    spdlog::info("api {}: {}", req.target(), *err);
+    hs->reply(json_error(req, http::status::bad_request, "invalid_payload", *err));
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+api::api(asio::io_context& ioc, runtime_ptr rt) : ioc_(ioc), rt_(std::move(rt)) {
+}
+
+void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
+  counters().api_requests.fetch_add(1, std::memory_order_relaxed);
+  auto path = std::string{target_path(req.target())};
+  if (path == "/health") {
+    hs->reply(ok_json(req, "{\"status\":\"ok\"}"));
+    return;
+  }
+  if (path == "/metrics") {
+    hs->reply(make_response(req, http::status::ok, counters().render(),
+                            "text/plain; version=0.0.4"));
+    return;
+  }
+  auto& key = rt_->cfg.api.key;
+  if (key.empty()) {
+    hs->reply(json_error(req, http::status::forbidden, "api_disabled",
+                         "The backend API is disabled: set parley.api.key"));
+    return;
+  }
+  auto auth = req.find(http::field::authorization);
+  if (auth == req.end() || auth->value() != "apikey " + key) {
+    spdlog::info("api {}: missing or wrong API key", path);
+    hs->reply(json_error(req, http::status::unauthorized, "unauthorized",
+                         auth == req.end() ? "Missing API key" : "Invalid API key"));
+    return;
+  }
+  auto method_not_allowed = [&](const char* allowed) {
+    auto res = json_error(req, http::status::method_not_allowed, "method_not_allowed",
+                          std::string{"Use "} + allowed + " for " + path);
+    res.set(http::field::allow, allowed);
+    hs->reply(std::move(res));
+  };
+  if (path == "/api/v1/publish") {
+    if (req.method() != http::verb::post)
+      return method_not_allowed("POST");
+    publish(hs, req);
+    return;
+  }
+  if (path == "/api/v1/broadcast") {
+    if (req.method() != http::verb::post)
+      return method_not_allowed("POST");
+    broadcast(hs, req);
+    return;
+  }
+  constexpr std::string_view presence_prefix = "/api/v1/presence/";
+  if (path.compare(0, presence_prefix.size(), presence_prefix) == 0
+      && path.size() > presence_prefix.size()) {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
+    auto raw = path.substr(presence_prefix.size());
+    auto pct = boost::urls::make_pct_string_view(raw);
+    if (!pct) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed user id"));
+      return;
+    }
+    auto dv = **pct;
+    std::string user(dv.begin(), dv.end());
+    presence(hs, req, std::move(user));
+    return;
+  }
+  hs->reply(json_error(req, http::status::not_found, "not_found", "No route for " + path));
+}
+
+void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
+  rapidjson::Document doc;
+  if (!parse_body(hs, req, "api.publish", doc))
+    return;
+  std::string room = doc["room"].GetString();
+  std::string event = doc["event"].GetString();
+  std::string data = doc.HasMember("data") ? sio::to_json(doc["data"]) : "null";
+  std::string except = doc.HasMember("except") ? doc["except"].GetString() : "";
+  rt_->publish(room, event, data, except);
+  hs->reply(ok_json(req, std::string{ok_body}));
+}
+
+void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req) {
+  rapidjson::Document doc;
+  if (!parse_body(hs, req, "api.broadcast", doc))
+    return;
+  std::string event = doc["event"].GetString();
+  std::string data = doc.HasMember("data") ? sio::to_json(doc["data"]) : "null";
+  for (auto& r : doc["rooms"].GetArray())
+    rt_->publish(std::string{r.GetString(), r.GetStringLength()}, event, data);
+  hs->reply(ok_json(req, std::string{ok_body}));
+}
+
+void api::presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user) {
+  auto p = rt_->presence();
+  auto head = std::make_shared<request>();
+  head->version(req.version());
+  head->keep_alive(req.keep_alive());
+  auto& ioc = ioc_;
+  auto answer = [hs, head, &ioc](response res) {
+    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+  };
+  if (!p) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Presence is restarting"));
+    return;
+  }
+  rt_->sys.spawn([p, user, head, answer](caf::event_based_actor* self) {
+    self->request(p, std::chrono::seconds(5), presence_atom::value, user)
+      .then(
+        [user, head, answer](bool online, uint64_t n) {
+          std::string body = "{\"userId\":";
+          sio::append_json_string(body, user);
+          body += ",\"online\":";
+          body += online ? "true" : "false";
+          body += ",\"connections\":" + std::to_string(n) + "}";
+          answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
+        },
+        [head, answer](caf::error&) {
+          answer(json_error(*head, http::status::service_unavailable, "unavailable",
+                            "Presence did not answer"));
+        });
+  });
+}
+
+} // namespace parley::net

@@ -1,0 +1,301 @@
+#include "net/jwt.hpp"
+
+#include <cstring>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <rapidjson/document.h>
+
+namespace parley::jwt {
+
+struct verifier::key {
+  EVP_PKEY* pkey = nullptr;
+  ~key() {
+    EVP_PKEY_free(pkey);
+  }
+};
+
+const char* to_string(failure f) {
+  switch (f) {
+    case failure::malformed: return "malformed token";
+    case failure::unsupported_alg: return "unsupported algorithm";
+    case failure::alg_mismatch: return "algorithm does not fit the configured key";
+    case failure::bad_signature: return "bad signature";
+    case failure::expired: return "token expired";
+    case failure::not_yet_valid: return "token not valid yet";
+    case failure::bad_issuer: return "wrong issuer";
+    case failure::bad_audience: return "wrong audience";
+    case failure::missing_sub: return "no sub claim";
+    case failure::missing_exp: return "no exp claim";
+  }
+  return "invalid token";
+}
+
+namespace {
+
+constexpr char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string hmac_sha256(std::string_view data, std::string_view secret) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
+  return {reinterpret_cast<const char*>(out), len};
+}
+
+// JWS ES256 signatures are raw R||S; OpenSSL wants DER.
+std::optional<std::string> raw_to_der(std::string_view raw) {
+  if (raw.size() != 64)
+    return std::nullopt;
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  auto* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr);
+  auto* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr);
+  ECDSA_SIG_set0(sig, r, s);
+  unsigned char* der = nullptr;
+  int len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (len <= 0)
+    return std::nullopt;
+  std::string out{reinterpret_cast<char*>(der), static_cast<size_t>(len)};
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string der_to_raw(std::string_view der) {
+  auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  if (!sig)
+    return {};
+  std::string out(64, '\0');
+  BN_bn2binpad(ECDSA_SIG_get0_r(sig), reinterpret_cast<unsigned char*>(out.data()), 32);
+  BN_bn2binpad(ECDSA_SIG_get0_s(sig), reinterpret_cast<unsigned char*>(out.data()) + 32, 32);
+  ECDSA_SIG_free(sig);
+  return out;
+}
+
+bool verify_sha256(EVP_PKEY* pkey, std::string_view data, std::string_view sig) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, pkey) == 1
+            && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                                reinterpret_cast<const unsigned char*>(data.data()), data.size())
+                 == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+std::vector<std::string> string_list(const rapidjson::Value& v) {
+  std::vector<std::string> out;
+  if (!v.IsArray())
+    return out;
+  for (auto& x : v.GetArray()) {
+    if (x.IsString())
+      out.emplace_back(x.GetString(), x.GetStringLength());
+    else if (x.IsInt64())
+      out.push_back(std::to_string(x.GetInt64()));
+    else if (x.IsUint64())
+      out.push_back(std::to_string(x.GetUint64()));
+  }
+  return out;
+}
+
+std::string opt_string(const rapidjson::Value& obj, const char* name) {
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || !it->value.IsString())
+    return {};
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+} // namespace
+
+std::string base64url_encode(std::string_view raw) {
+  std::string out;
+  out.reserve((raw.size() + 2) / 3 * 4);
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(raw[k])); };
+  size_t i = 0;
+  for (; i + 2 < raw.size(); i += 3) {
+    uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    for (int shift : {18, 12, 6, 0})
+      out.push_back(b64url_chars[(n >> shift) & 63]);
+  }
+  if (i + 1 == raw.size()) {
+    uint32_t n = byte(i) << 16;
+    out.push_back(b64url_chars[(n >> 18) & 63]);
+    out.push_back(b64url_chars[(n >> 12) & 63]);
+  } else if (i + 2 == raw.size()) {
+    uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8);
+    out.push_back(b64url_chars[(n >> 18) & 63]);
+    out.push_back(b64url_chars[(n >> 12) & 63]);
+    out.push_back(b64url_chars[(n >> 6) & 63]);
+  }
+  return out;
+}
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1)
+    return std::nullopt;
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    const char* p = c ? std::strchr(b64url_chars, c) : nullptr;
+    if (!p)
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(p - b64url_chars);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::variant<verifier, std::string> verifier::make(key_config cfg) {
+  verifier v;
+  if (!cfg.public_key_pem.empty()) {
+    BIO* bio = BIO_new_mem_buf(cfg.public_key_pem.data(), static_cast<int>(cfg.public_key_pem.size()));
+    EVP_PKEY* pkey = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    if (!pkey)
+      return std::string{"cannot read public key: not a PEM public key"};
+    int type = EVP_PKEY_base_id(pkey);
+    if (type != EVP_PKEY_RSA && type != EVP_PKEY_EC) {
+      EVP_PKEY_free(pkey);
+      return std::string{"cannot use public key: only RSA (RS256) and EC P-256 (ES256) keys are supported"};
+    }
+    v.key_ = std::make_shared<key>();
+    v.key_->pkey = pkey;
+    v.key_type_ = type;
+  }
+  if (cfg.hs256_secret.empty() && !v.key_)
+    return std::string{"neither a secret nor a public key is configured"};
+  v.cfg_ = std::move(cfg);
+  return v;
+}
+
+std::variant<claims, failure> verifier::verify(std::string_view token, int64_t now) const {
+  auto d1 = token.find('.');
+  if (d1 == std::string_view::npos)
+    return failure::malformed;
+  auto d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return failure::malformed;
+  auto head = base64url_decode(token.substr(0, d1));
+  auto body = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  auto sig = base64url_decode(token.substr(d2 + 1));
+  if (!head || !body || !sig)
+    return failure::malformed;
+  rapidjson::Document h, p;
+  h.Parse(head->data(), head->size());
+  p.Parse(body->data(), body->size());
+  if (h.HasParseError() || !h.IsObject() || p.HasParseError() || !p.IsObject())
+    return failure::malformed;
+  auto alg = opt_string(h, "alg");
+  auto signed_part = token.substr(0, d2);
+  if (alg == "HS256") {
+    if (cfg_.hs256_secret.empty())
+      return failure::alg_mismatch;
+    auto expect = hmac_sha256(signed_part, cfg_.hs256_secret);
+    if (expect.size() != sig->size() || CRYPTO_memcmp(expect.data(), sig->data(), expect.size()) != 0)
+      return failure::bad_signature;
+  } else if (alg == "RS256") {
+    if (key_type_ != EVP_PKEY_RSA)
+      return failure::alg_mismatch;
+    if (!verify_sha256(key_->pkey, signed_part, *sig))
+      return failure::bad_signature;
+  } else if (alg == "ES256") {
+    if (key_type_ != EVP_PKEY_EC)
+      return failure::alg_mismatch;
+    auto der = raw_to_der(*sig);
+    if (!der || !verify_sha256(key_->pkey, signed_part, *der))
+      return failure::bad_signature;
+  } else {
+    return failure::unsupported_alg;
+  }
+  auto exp = p.FindMember("exp");
+  if (exp == p.MemberEnd() || !exp->value.IsNumber())
+    return failure::missing_exp;
+  claims c;
+  c.exp = static_cast<int64_t>(exp->value.GetDouble());
+  if (now >= c.exp + cfg_.leeway_seconds)
+    return failure::expired;
+  if (auto nbf = p.FindMember("nbf"); nbf != p.MemberEnd() && nbf->value.IsNumber())
+    if (now + cfg_.leeway_seconds < static_cast<int64_t>(nbf->value.GetDouble()))
+      return failure::not_yet_valid;
+  if (!cfg_.issuer.empty() && opt_string(p, "iss") != cfg_.issuer)
+    return failure::bad_issuer;
+  if (!cfg_.audience.empty()) {
+    auto aud = p.FindMember("aud");
+    bool ok = false;
+    if (aud != p.MemberEnd()) {
+      if (aud->value.IsString())
+        ok = cfg_.audience == aud->value.GetString();
+      else
+        for (auto& a : string_list(aud->value))
+          ok = ok || a == cfg_.audience;
+    }
+    if (!ok)
+      return failure::bad_audience;
+  }
+  auto sub = p.FindMember("sub");
+  if (sub != p.MemberEnd() && sub->value.IsString())
+    c.sub.assign(sub->value.GetString(), sub->value.GetStringLength());
+  else if (sub != p.MemberEnd() && sub->value.IsInt64())
+    c.sub = std::to_string(sub->value.GetInt64());
+  if (c.sub.empty())
+    return failure::missing_sub;
+  c.email = opt_string(p, "email");
+  c.role = opt_string(p, "role");
+  if (auto r = p.FindMember("rooms"); r != p.MemberEnd())
+    c.rooms = string_list(r->value);
+  if (auto r = p.FindMember("profiles"); r != p.MemberEnd())
+    c.profiles = string_list(r->value);
+  return c;
+}
+
+std::string sign_hs256(std::string_view payload_json, std::string_view secret) {
+  auto head = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(payload_json);
+  return head + "." + base64url_encode(hmac_sha256(head, secret));
+}
+
+std::string sign_with_key(std::string_view alg, std::string_view payload_json,
+                          std::string_view private_key_pem) {
+  if (alg != "RS256" && alg != "ES256")
+    return {};
+  BIO* bio = BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!pkey)
+    return {};
+  auto head = base64url_encode("{\"alg\":\"" + std::string{alg} + "\",\"typ\":\"JWT\"}") + "."
+              + base64url_encode(payload_json);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  size_t len = 0;
+  std::string sig;
+  if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, pkey) == 1
+      && EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(head.data()),
+                        head.size())
+           == 1) {
+    sig.resize(len);
+    if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(head.data()), head.size())
+        == 1)
+      sig.resize(len);
+    else
+      sig.clear();
+  }
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  if (sig.empty())
+    return {};
+  if (alg == "ES256")
+    sig = der_to_raw(sig);
+  return head + "." + base64url_encode(sig);
+}
+
+} // namespace parley::jwt

@@ -1,0 +1,49 @@
+#include "net/metrics.hpp"
+
+namespace parley {
+
+metrics& counters() {
+  static metrics m;
+  return m;
+}
+
+namespace {
+
+template <class T>
+void line(std::string& out, const char* name, const char* type, const char* help, const T& v) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  out += name;
+  out += ' ';
+  out += std::to_string(v.load(std::memory_order_relaxed));
+  out += '\n';
+}
+
+} // namespace
+
+std::string metrics::render() const {
+  std::string out;
+  line(out, "parley_sessions", "gauge", "Engine.IO sessions open", sessions);
+  line(out, "parley_connections", "gauge", "Socket.IO sockets connected", sockets);
+  line(out, "parley_rooms", "gauge", "rooms with at least one member", rooms);
+  line(out, "parley_connects_total", "counter", "sockets accepted", connects);
+  line(out, "parley_connect_refused_total", "counter", "CONNECT_ERROR answers", connect_refused);
+  line(out, "parley_packets_in_total", "counter", "Socket.IO packets received", packets_in);
+  line(out, "parley_packets_out_total", "counter", "Socket.IO packets sent to one socket", packets_out);
+  line(out, "parley_fanouts_total", "counter", "room publishes", fanouts);
+  line(out, "parley_fanout_deliveries_total", "counter", "frames delivered by fan-out", deliveries);
+  line(out, "parley_slow_clients_dropped_total", "counter", "clients dropped for a full write queue",
+       slow_clients_dropped);
+  line(out, "parley_invalid_payloads_total", "counter", "payloads refused by schema", invalid_payloads);
+  line(out, "parley_api_requests_total", "counter", "backend API requests", api_requests);
+  return out;
+}
+
+} // namespace parley

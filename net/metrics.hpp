@@ -1,0 +1,31 @@
+// Process-wide counters for /metrics. Each is written by many actors and the
+// I/O thread and read only by the metrics endpoint: relaxed atomics, no locks.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace parley {
+
+struct metrics {
+  std::atomic<int64_t> sessions{0};         // Engine.IO sessions open
+  std::atomic<int64_t> sockets{0};          // Socket.IO sockets connected
+  std::atomic<int64_t> rooms{0};            // room actors alive
+  std::atomic<uint64_t> connects{0};        // sockets accepted since start
+  std::atomic<uint64_t> connect_refused{0}; // CONNECT_ERRORs sent
+  std::atomic<uint64_t> packets_in{0};      // Socket.IO packets from clients
+  std::atomic<uint64_t> packets_out{0};     // Socket.IO packets to single clients
+  std::atomic<uint64_t> fanouts{0};         // room publishes
+  std::atomic<uint64_t> deliveries{0};      // frames handed to receivers by fan-out
+  std::atomic<uint64_t> slow_clients_dropped{0};
+  std::atomic<uint64_t> invalid_payloads{0};
+  std::atomic<uint64_t> api_requests{0};
+
+  // Prometheus text exposition.
+  std::string render() const;
+};
+
+metrics& counters();
+
+} // namespace parley

@@ -1,0 +1,50 @@
+// user:online / user:offline once per user, not per tab, and the presence API.
+import assert from "node:assert/strict";
+import { after, before, it } from "node:test";
+import { api, connect, recorder, sleep, startParley, token } from "./harness.mjs";
+
+let parley;
+before(async () => {
+  parley = await startParley();
+});
+after(async () => {
+  assert.equal(await parley.stop(), 0);
+});
+
+const open = (sub) =>
+  connect(parley.url, "/messages", { transports: ["websocket"], auth: { token: token({ sub }) } });
+
+it("announces a user once across two tabs, and offline only when the last closes", async () => {
+  const watcher = await open("watcher");
+  const rec = recorder(watcher);
+  const tab1 = await open("carol");
+  const [online] = await rec.waitFor("user:online");
+  assert.deepEqual(online.args, [{ userId: "carol" }]);
+  const tab2 = await open("carol");
+  let p = await api(parley.url, "GET", "/api/v1/presence/carol");
+  assert.equal(p.status, 200);
+  assert.deepEqual(p.json, { userId: "carol", online: true, connections: 2 });
+  tab1.close();
+  await sleep(300);
+  assert.equal(rec.of("user:online").length, 1, "the second tab announces nothing");
+  assert.equal(rec.of("user:offline").length, 0, "closing one of two tabs announces nothing");
+  p = await api(parley.url, "GET", "/api/v1/presence/carol");
+  assert.deepEqual(p.json, { userId: "carol", online: true, connections: 1 });
+  tab2.close();
+  const [offline] = await rec.waitFor("user:offline");
+  assert.deepEqual(offline.args, [{ userId: "carol" }]);
+  p = await api(parley.url, "GET", "/api/v1/presence/carol");
+  assert.deepEqual(p.json, { userId: "carol", online: false, connections: 0 });
+  await sleep(200);
+  assert.equal(rec.of("user:online").length, 1);
+  assert.equal(rec.of("user:offline").length, 1);
+  watcher.close();
+});
+
+it("does not announce a user to its own socket", async () => {
+  const dan = await open("dan");
+  const rec = recorder(dan);
+  await sleep(300);
+  assert.equal(rec.of("user:online").length, 0);
+  dan.close();
+});

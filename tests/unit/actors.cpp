@@ -1,0 +1,205 @@
+#define CAF_SUITE actors
+#define FAIL(msg) CAF_FAIL(msg) // caf 0.17.6's dsl.hpp uses an undefined FAIL()
+#include <caf/test/dsl.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/messages.hpp"
+#include "actors/presence.hpp"
+#include "actors/room.hpp"
+#include "actors/runtime.hpp"
+#include "actors/supervisor.hpp"
+#include "net/engineio_server.hpp"
+#include "net/socketio_server.hpp"
+
+using namespace parley;
+
+namespace {
+
+// Stands in for the app above Socket.IO; never asked anything here.
+struct null_app : sio::app {
+  bool has_namespace(std::string_view) const override { return true; }
+  void on_connect(const std::shared_ptr<sio::socket>&, sio::packet&&) override {}
+};
+
+// Sockets backed by real Engine.IO sessions without a transport, so what a
+// fan-out delivers can be read from each session's queue.
+struct io_fixture {
+  boost::asio::io_context ioc;
+  eio::server srv{ioc, eio::options{}, [](eio::session&) { return nullptr; }};
+  null_app app;
+  std::vector<std::shared_ptr<eio::session>> sessions;
+  std::vector<std::unique_ptr<sio::client>> clients;
+
+  socket_ptr make_socket(const std::string& nsp = "/") {
+    auto s = std::make_shared<eio::session>(srv, "s" + std::to_string(sessions.size()), eio::handshake{});
+    sessions.push_back(s);
+    clients.push_back(std::make_unique<sio::client>(app, std::chrono::seconds(45)));
+    return std::make_shared<sio::socket>(s, *clients.back(), nsp, "sock" + std::to_string(sessions.size()));
+  }
+
+  std::vector<std::string> delivered(size_t i) {
+    ioc.poll();
+    ioc.restart();
+    std::vector<std::string> out;
+    for (auto& f : sessions[i]->queued())
+      out.push_back(*f.bytes);
+    return out;
+  }
+};
+
+struct fixture : test_coordinator_fixture<>, io_fixture {
+  // A stand-in connection actor (rooms only monitor it).
+  caf::actor conn() {
+    return sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(actor_tests, fixture)
+
+CAF_TEST(a room fans one frame out to every member but the excluded one) {
+  auto dir = sys.spawn(directory);
+  auto c1 = conn(), c2 = conn(), c3 = conn();
+  auto s1 = make_socket(), s2 = make_socket(), s3 = make_socket("/messages");
+  run();
+  for (auto [c, s] : {std::pair{c1, s1}, std::pair{c2, s2}, std::pair{c3, s3}})
+    self->send(dir, join_atom::value, std::string{"conversation:1"}, c, s);
+  run();
+  for (int i = 0; i < 3; ++i)
+    expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  self->send(dir, publish_atom::value, std::string{"conversation:1"}, std::string{"typing:start"},
+             std::string{"{\"userId\":\"a\"}"}, s1->sid());
+  run();
+  auto d0 = delivered(0), d1 = delivered(1), d2 = delivered(2);
+  CAF_CHECK_EQUAL(d0.size(), 0u);
+  CAF_REQUIRE_EQUAL(d1.size(), 1u);
+  CAF_CHECK_EQUAL(d1[0], "42[\"typing:start\",{\"userId\":\"a\"}]");
+  CAF_REQUIRE_EQUAL(d2.size(), 1u);
+  CAF_CHECK_EQUAL(d2[0], "42/messages,[\"typing:start\",{\"userId\":\"a\"}]");
+  // Without an exclusion both "/" members get the very same buffer: encoded once.
+  self->send(dir, publish_atom::value, std::string{"conversation:1"}, std::string{"x"},
+             std::string{"1"}, std::string{});
+  run();
+  auto e0 = delivered(0), e1 = delivered(1);
+  CAF_REQUIRE_EQUAL(e0.size(), 1u);
+  CAF_REQUIRE_EQUAL(e1.size(), 2u);
+  CAF_CHECK_EQUAL(sessions[0]->queued().back().bytes.get(), sessions[1]->queued().back().bytes.get());
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  for (auto& c : {c1, c2, c3})
+    self->send_exit(c, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a room is gone once its last member leaves and comes back on the next join) {
+  auto dir = sys.spawn(directory);
+  auto c1 = conn();
+  auto s1 = make_socket();
+  run();
+  std::string name = "session:9";
+  self->send(dir, join_atom::value, name, c1, s1);
+  run();
+  expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  self->send(dir, count_atom::value);
+  run();
+  expect((uint64_t), from(dir).to(self).with(1u));
+  self->send(dir, leave_atom::value, name, c1);
+  run();
+  self->send(dir, count_atom::value);
+  run();
+  expect((uint64_t), from(dir).to(self).with(0u));
+  // A publish to a room that does not exist goes nowhere.
+  self->send(dir, publish_atom::value, name, std::string{"x"}, std::string{"1"}, std::string{});
+  run();
+  auto none = delivered(0);
+  CAF_CHECK_EQUAL(none.size(), 0u);
+  self->send(dir, join_atom::value, name, c1, s1);
+  run();
+  expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  self->send(dir, publish_atom::value, name, std::string{"x"}, std::string{"1"}, std::string{});
+  run();
+  auto one = delivered(0);
+  CAF_CHECK_EQUAL(one.size(), 1u);
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  self->send_exit(c1, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a member whose connection actor dies is removed) {
+  auto dir = sys.spawn(directory);
+  auto c1 = conn();
+  auto s1 = make_socket();
+  run();
+  self->send(dir, join_atom::value, std::string{"r"}, c1, s1);
+  run();
+  expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  self->send_exit(c1, caf::exit_reason::kill);
+  run();
+  self->send(dir, count_atom::value);
+  run();
+  expect((uint64_t), from(dir).to(self).with(0u));
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(presence announces the first socket and the last one only) {
+  // One directory shard, replaced by a probe that records publishes.
+  settings s;
+  s.rooms.directory_shards = 1;
+  s.socketio.namespaces = {"/"};
+  auto rt = std::make_shared<const runtime>(sys, s, std::nullopt);
+  std::vector<std::string> published;
+  auto probe = sys.spawn([&published](caf::event_based_actor*) -> caf::behavior {
+    return {[&published](publish_atom, const std::string& room, const std::string& event,
+                         const std::string& data, const std::string&) {
+      published.push_back(room + " " + event + " " + data);
+    }};
+  });
+  sys.registry().put(directory_key(0), caf::actor_cast<caf::strong_actor_ptr>(probe));
+  auto p = sys.spawn(presence, rt);
+  run();
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"});
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"});
+  run();
+  CAF_REQUIRE_EQUAL(published.size(), 1u);
+  CAF_CHECK_EQUAL(published[0], "nsp:/ user:online {\"userId\":\"carol\"}");
+  self->send(p, presence_atom::value, std::string{"carol"});
+  run();
+  expect((bool, uint64_t), from(p).to(self).with(true, 2u));
+  self->send(p, offline_atom::value, std::string{"carol"}, std::string{"t1"});
+  run();
+  CAF_CHECK_EQUAL(published.size(), 1u);
+  self->send(p, offline_atom::value, std::string{"carol"}, std::string{"t2"});
+  run();
+  CAF_REQUIRE_EQUAL(published.size(), 2u);
+  CAF_CHECK_EQUAL(published[1], "nsp:/ user:offline {\"userId\":\"carol\"}");
+  self->send(p, presence_atom::value, std::string{"carol"});
+  run();
+  expect((bool, uint64_t), from(p).to(self).with(false, 0u));
+  sys.registry().erase(directory_key(0));
+  self->send_exit(probe, caf::exit_reason::user_shutdown);
+  self->send_exit(p, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(rooms hash over directory shards stably) {
+  CAF_CHECK_EQUAL(shard_of("conversation:1", 8), shard_of("conversation:1", 8));
+  CAF_CHECK_LESS(shard_of("x", 8), 8u);
+  CAF_CHECK_EQUAL(caf::to_string(directory_key(3)), "p_dir_3");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST(restart delays grow and stay within the cap) {
+  std::minstd_rand rng{42};
+  using ms = std::chrono::milliseconds;
+  for (int n = 0; n < 12; ++n) {
+    auto full = std::min<int64_t>(5000, 50LL << n);
+    auto d = restart_delay(n, rng).count();
+    CAF_CHECK_GREATER_OR_EQUAL(d, full - full / 2);
+    CAF_CHECK_LESS_OR_EQUAL(d, full);
+  }
+  CAF_CHECK_LESS_OR_EQUAL(restart_delay(40, rng), ms(5000));
+}

@@ -1,0 +1,148 @@
+// build/parley [--config-file=PATH] [--parley.<group>.<option>=VALUE ...]
+//
+// Reads config/caf-application.conf of the source tree unless --config-file
+// names another; prints "parley listening on http://ADDR:PORT" once it accepts
+// connections; stops cleanly on SIGINT/SIGTERM. A bad option exits with 2.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/directory.hpp"
+#include "actors/gateway.hpp"
+#include "actors/presence.hpp"
+#include "actors/runtime.hpp"
+#include "actors/supervisor.hpp"
+#include "config/settings.hpp"
+#include "net/api.hpp"
+#include "net/engineio_server.hpp"
+#include "net/listener.hpp"
+#include "net/socketio_server.hpp"
+
+using namespace parley;
+
+namespace {
+
+int fail_config(const std::string& msg) {
+  std::cerr << "parley: " << msg << "\n";
+  return 2;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  parley_config cfg;
+  cfg.load<caf::io::middleman>();
+  std::string default_file = default_config_file();
+  if (auto err = cfg.parse(argc, argv, default_file.c_str()))
+    return fail_config(cfg.render(err));
+  if (cfg.cli_helptext_printed)
+    return 0;
+  auto read = read_settings(cfg);
+  if (auto err = std::get_if<std::string>(&read))
+    return fail_config(*err);
+  auto s = std::get<settings>(std::move(read));
+
+  spdlog::set_level(spdlog::level::from_str(s.log.level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  std::optional<jwt::verifier> verifier;
+  if (!s.auth.jwt_secret.empty() || !s.auth.jwt_public_key_file.empty()) {
+    jwt::key_config kc;
+    kc.hs256_secret = s.auth.jwt_secret;
+    kc.issuer = s.auth.issuer;
+    kc.audience = s.auth.audience;
+    if (!s.auth.jwt_public_key_file.empty()) {
+      auto pem = read_file(s.auth.jwt_public_key_file);
+      if (!pem)
+        return fail_config("invalid value for parley.auth.jwt-public-key-file: cannot read "
+                           + s.auth.jwt_public_key_file);
+      kc.public_key_pem = *pem;
+    }
+    auto v = jwt::verifier::make(std::move(kc));
+    if (auto err = std::get_if<std::string>(&v))
+      return fail_config("invalid value for parley.auth: " + *err);
+    verifier.emplace(std::get<jwt::verifier>(std::move(v)));
+  } else if (!s.auth.allow_anonymous_dev) {
+    spdlog::warn("no parley.auth.jwt-secret or jwt-public-key-file: every connection will be refused");
+  }
+
+  int exit_code = 0;
+  {
+    caf::actor_system sys{cfg};
+    auto rt = std::make_shared<const runtime>(sys, s, std::move(verifier));
+
+    std::vector<child_spec> children;
+    for (size_t i = 0; i < s.rooms.directory_shards; ++i)
+      children.push_back({directory_key(i), [](caf::actor_system& sys) { return sys.spawn(directory); }});
+    children.push_back({presence_key(), [rt](caf::actor_system& sys) { return sys.spawn(presence, rt); }});
+    auto root = sys.spawn(supervisor, std::move(children));
+
+    boost::asio::io_context ioc{1};
+    eio::options eo;
+    eo.ping_interval = s.engineio.ping_interval;
+    eo.ping_timeout = s.engineio.ping_timeout;
+    eo.max_payload = s.engineio.max_payload;
+    eo.max_write_queue = s.limits.max_write_queue;
+    eo.max_connections = s.limits.max_connections;
+    eo.cors_origins = s.cors.origins;
+    gateway gw{sys, rt};
+    auto connect_timeout = s.socketio.connect_timeout;
+    eio::server socketio{ioc, eo, [&gw, connect_timeout](eio::session&) {
+                           return std::make_unique<sio::client>(gw, connect_timeout);
+                         }};
+    net::api backend{ioc, rt};
+    auto router = std::make_shared<net::path_router>();
+    router->add("/socket.io/", [&](auto& hs, net::request&& req) { socketio.handle(hs, std::move(req)); });
+    router->add("/api/", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
+    router->add("/health", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
+    router->add("/metrics", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
+    auto listener = std::make_shared<net::listener>(ioc, router, s.engineio.max_payload);
+    auto bound = listener->start(s.http.address, s.http.port);
+    if (auto err = std::get_if<std::string>(&bound)) {
+      std::cerr << "parley: " << *err << "\n";
+      caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    std::printf("parley listening on http://%s:%u\n", s.http.address.c_str(),
+                static_cast<unsigned>(std::get<uint16_t>(bound)));
+    std::fflush(stdout);
+
+    boost::asio::signal_set signals{ioc, SIGINT, SIGTERM};
+    boost::asio::steady_timer grace{ioc};
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec)
+        return;
+      spdlog::info("signal {}: closing connections", sig);
+      listener->stop();
+      socketio.close_all();
+      // Let the close frames go out, then stop.
+      grace.expires_after(std::chrono::milliseconds(200));
+      grace.async_wait([&](boost::system::error_code) { ioc.stop(); });
+    });
+    std::signal(SIGPIPE, SIG_IGN);
+    ioc.run();
+    caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+  }
+  spdlog::info("stopped");
+  return exit_code;
+}

@@ -89,10 +89,20 @@ using ack_id = std::optional<uint64_t>;
 
 // -- sending --------------------------------------------------------------------
 
-void emit(self_ptr self, std::string_view event, std::string_view data_json) {
+void emit(self_ptr self, std::string_view event, std::string_view data_json,
+          const buffers& attachments = {}) {
   auto& sock = *self->state.sock;
-  sock.send(eio::text_frame(sio::encode(sio::packet_type::event, sock.nsp(), std::nullopt,
-                                        sio::event_array(event, data_json))));
+  auto body = sio::event_array(event, data_json);
+  if (attachments.empty()) {
+    sock.send(eio::text_frame(sio::encode(sio::packet_type::event, sock.nsp(), std::nullopt, body)));
+  } else {
+    std::vector<eio::frame> fs;
+    fs.push_back(eio::text_frame(sio::encode(sio::packet_type::binary_event, sock.nsp(), std::nullopt,
+                                             body, attachments.size())));
+    for (auto& b : attachments)
+      fs.push_back(eio::frame{b, true});
+    sock.send(std::move(fs));
+  }
   counters().packets_out.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -171,14 +181,22 @@ void leave_room(self_ptr self, const std::string& room) {
     self->send(dir, leave_atom::value, room, caf::actor{self});
 }
 
-// Publishes to a room this socket may speak in, excluding itself.
+// Publishes to a room this socket may speak in, excluding itself; with
+// attachments it goes out as a BINARY_EVENT carrying the same buffers.
 void speak(self_ptr self, const std::string& room, const std::string& event,
-           const std::string& data) {
+           const std::string& data, const buffers& attachments = {}) {
   auto& st = self->state;
+  if (attachments.empty()) {
+    if (auto it = st.rooms.find(room); it != st.rooms.end())
+      self->send(it->second, publish_atom::value, event, data, st.sock->sid());
+    else
+      st.rt->publish(room, event, data, st.sock->sid());
+    return;
+  }
   if (auto it = st.rooms.find(room); it != st.rooms.end())
-    self->send(it->second, publish_atom::value, event, data, st.sock->sid());
-  else
-    st.rt->publish(room, event, data, st.sock->sid());
+    self->send(it->second, publish_atom::value, event, data, st.sock->sid(), attachments);
+  else if (auto dir = st.rt->directory_for(room))
+    self->send(dir, publish_atom::value, room, event, data, st.sock->sid(), attachments);
 }
 
 bool check_room(self_ptr self, ack_id id, const std::string& room) {
@@ -299,8 +317,9 @@ void handle_typing(self_ptr self, const rapidjson::Value& p, ack_id id) {
   ack(self, id, "{\"success\":true}");
 }
 
-// send_message {chatId, message} → message_sent to the sender, `message` to the
-// chat room except the sender.
+// send_message {chatId, message, ...} → message_sent to the sender, `message` to
+// the chat room except the sender. Other fields (e.g. a binary `attachment`)
+// travel along; binary attachments are relayed as they came.
 void handle_send_message(self_ptr self, const rapidjson::Value& p, ack_id id) {
   auto& chat = p["chatId"];
   auto room = "chat:" + id_text(chat);
@@ -311,10 +330,17 @@ void handle_send_message(self_ptr self, const rapidjson::Value& p, ack_id id) {
                 + std::to_string(next_id.fetch_add(1));
   auto body = "{\"id\":" + json_str(msg_id) + ",\"chatId\":" + sio::to_json(chat) + ",\"message\":"
               + sio::to_json(p["message"]) + ",\"userId\":" + json_str(self->state.who.user_id)
-              + ",\"timestamp\":\"" + iso_now() + "\"}";
-  speak(self, room, "message", body);
-  emit(self, "message_sent", body);
-  ack(self, id, body);
+              + ",\"timestamp\":\"" + iso_now() + "\"";
+  if (p.HasMember("attachment"))
+    body += ",\"attachment\":" + sio::to_json(p["attachment"]);
+  body += "}";
+  auto& attachments = self->state.attachments;
+  speak(self, room, "message", body, attachments);
+  emit(self, "message_sent", body, attachments);
+  if (attachments.empty())
+    ack(self, id, body);
+  else
+    ack(self, id, "{\"id\":" + json_str(msg_id) + "}");
 }
 
 const std::unordered_map<std::string_view, handler>& handlers() {
@@ -358,7 +384,9 @@ void on_event(self_ptr self, sio::packet& p) {
     refuse(self, p.id, *err);
     return;
   }
+  self->state.attachments = p.buffers;
   it->second(self, payload, p.id);
+  self->state.attachments.clear();
 }
 
 void finish_connect(self_ptr self) {

@@ -51,6 +51,7 @@ struct connection_state {
   bool connected = false;
   bool closing = false;
   std::unordered_map<std::string, caf::actor> rooms; // joined: name → room actor
+  buffers attachments; // of the event being handled (binary events only)
   static inline const char* name = "connection";
 };
 

@@ -55,6 +55,13 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
         return;
       self->send(it->second.room, publish_atom::value, event, data, except_sid);
     },
+    [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
+           const std::string& except_sid, const buffers& attachments) {
+      auto it = self->state.rooms.find(name);
+      if (it == self->state.rooms.end())
+        return;
+      self->send(it->second.room, publish_atom::value, event, data, except_sid, attachments);
+    },
     [self](empty_atom, const std::string& name, uint64_t ops) {
       auto it = self->state.rooms.find(name);
       if (it == self->state.rooms.end() || it->second.ops != ops

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -22,6 +23,8 @@ namespace parley {
 
 using socket_ptr = std::shared_ptr<sio::socket>;
 using packet_ptr = std::shared_ptr<sio::packet>;
+// Binary attachments of a packet, shared by every receiver.
+using buffers = std::vector<std::shared_ptr<const std::string>>;
 
 // Atoms: at most 10 characters, kept in Parley's namespace.
 using join_atom = caf::atom_constant<caf::atom("p_join")>;
@@ -48,3 +51,4 @@ inline std::string namespace_room(const std::string& nsp) {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::socket_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::packet_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::buffers)

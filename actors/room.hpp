@@ -40,6 +40,7 @@ struct room_state {
 //   (join_atom, room, conn, socket) -> (joined_atom, room actor)   [from the directory]
 //   (leave_atom, room, conn)                                        [from the directory]
 //   (publish_atom, event, data_json, except_sid)
+//   (publish_atom, event, data_json, except_sid, buffers)   a BINARY_EVENT
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
 caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory);

@@ -58,6 +58,19 @@ void on_io(const std::weak_ptr<eio::session>& weak, F f) {
 
 } // namespace
 
+void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio::frame> fs,
+             std::shared_ptr<socket> except) {
+  if (!targets || targets->empty())
+    return;
+  auto& ctx = targets->front()->context();
+  boost::asio::post(ctx, [targets, fs = std::move(fs), except = std::move(except)] {
+    for (auto& t : *targets)
+      if (t != except)
+        for (auto& f : fs)
+          t->deliver(f);
+  });
+}
+
 void socket::accept() {
   on_io(session_, [self = shared_from_this()](eio::session& s) {
     auto it = self->client_->sockets_.find(self->nsp_);

@@ -102,5 +102,8 @@ std::string new_socket_id();
 using socket_list = std::vector<std::shared_ptr<socket>>;
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
              std::shared_ptr<socket> except);
+// The same for a packet with binary attachments (text frame first).
+void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio::frame> fs,
+             std::shared_ptr<socket> except);
 
 } // namespace parley::sio

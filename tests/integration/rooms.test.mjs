@@ -176,3 +176,28 @@ describe("invalid payloads", () => {
     s.close();
   });
 });
+
+describe("binary", () => {
+  it("a binary attachment round-trips: websocket sender, polling receiver", async () => {
+    const claims = (sub) => ({ sub, rooms: ["chat:*"] });
+    const a = await connect(parley.url, "/", { transports: ["websocket"], auth: { token: token(claims("pic")) } });
+    const b = await connect(parley.url, "/", { transports: ["polling"], auth: { token: token(claims("viewer")) } });
+    const ra = recorder(a);
+    const rb = recorder(b);
+    await emitWithAck(a, "join", { room: "chat:photos" });
+    await emitWithAck(b, "join", { room: "chat:photos" });
+    const bytes = Buffer.from([0, 1, 2, 253, 254, 255, 10, 30]);
+    const reply = await emitWithAck(a, "send_message", { chatId: "photos", message: "photo", attachment: bytes });
+    assert.match(reply.id, /^\d+-\d+$/);
+    const [got] = await rb.waitFor("message");
+    const [sent] = await ra.waitFor("message_sent");
+    for (const e of [got, sent]) {
+      assert.equal(e.args[0].id, reply.id);
+      assert.equal(e.args[0].message, "photo");
+      assert.ok(Buffer.isBuffer(e.args[0].attachment), "arrives as a Buffer");
+      assert.deepEqual([...e.args[0].attachment], [...bytes]);
+    }
+    a.close();
+    b.close();
+  });
+});

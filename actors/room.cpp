@@ -32,6 +32,37 @@ void rebuild(room_state& st) {
   st.dirty = false;
 }
 
+// Encodes the packet once per namespace among the members and hands each
+// frame set, with that namespace's receivers, to the I/O thread in one hop.
+void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
+             const std::string& data, const std::string& except_sid, const buffers& attachments) {
+  auto& st = self->state;
+  if (st.by_sid.empty())
+    return;
+  if (st.dirty)
+    rebuild(st);
+  socket_ptr except;
+  if (!except_sid.empty())
+    if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
+      except = it->second.sock;
+  auto body = sio::event_array(event, data);
+  for (auto& [nsp, targets] : st.by_nsp) {
+    if (attachments.empty()) {
+      auto frame = eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body));
+      sio::deliver(targets, std::move(frame), except);
+      continue;
+    }
+    std::vector<eio::frame> fs;
+    fs.push_back(eio::text_frame(
+      sio::encode(sio::packet_type::binary_event, nsp, std::nullopt, body, attachments.size())));
+    for (auto& b : attachments)
+      fs.push_back(eio::frame{b, true});
+    sio::deliver(targets, std::move(fs), except);
+  }
+  counters().fanouts.fetch_add(1, std::memory_order_relaxed);
+  counters().deliveries.fetch_add(st.by_sid.size() - (except ? 1 : 0), std::memory_order_relaxed);
+}
+
 } // namespace
 
 caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory) {
@@ -69,48 +100,10 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
       report_if_empty();
     },
     [self](publish_atom, const std::string& event, const std::string& data,
-           const std::string& except_sid) {
-      auto& st = self->state;
-      if (st.by_sid.empty())
-        return;
-      if (st.dirty)
-        rebuild(st);
-      socket_ptr except;
-      if (!except_sid.empty())
-        if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
-          except = it->second.sock;
-      auto body = sio::event_array(event, data);
-      size_t receivers = st.by_sid.size() - (except ? 1 : 0);
-      for (auto& [nsp, targets] : st.by_nsp) {
-        auto frame = eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body));
-        sio::deliver(targets, std::move(frame), except);
-      }
-      counters().fanouts.fetch_add(1, std::memory_order_relaxed);
-      counters().deliveries.fetch_add(receivers, std::memory_order_relaxed);
-    },
+           const std::string& except_sid) { fan_out(self, event, data, except_sid, {}); },
     [self](publish_atom, const std::string& event, const std::string& data,
-           const std::string& except_sid, const buffers& attachments) {
-      auto& st = self->state;
-      if (st.by_sid.empty())
-        return;
-      if (st.dirty)
-        rebuild(st);
-      socket_ptr except;
-      if (!except_sid.empty())
-        if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
-          except = it->second.sock;
-      auto body = sio::event_array(event, data);
-      for (auto& [nsp, targets] : st.by_nsp) {
-        std::vector<eio::frame> fs;
-        fs.push_back(eio::text_frame(sio::encode(sio::packet_type::binary_event, nsp, std::nullopt,
-                                                 body, attachments.size())));
-        for (auto& b : attachments)
-          fs.push_back(eio::frame{b, true});
-        sio::deliver(targets, std::move(fs), except);
-      }
-      counters().fanouts.fetch_add(1, std::memory_order_relaxed);
-      counters().deliveries.fetch_add(st.by_sid.size() - (except ? 1 : 0), std::memory_order_relaxed);
-    },
+           const std::string& except_sid,
+           const buffers& attachments) { fan_out(self, event, data, except_sid, attachments); },
     [self](count_atom) { return static_cast<uint64_t>(self->state.by_sid.size()); },
     [self](stop_atom) { self->quit(); },
   };

@@ -20,7 +20,7 @@ std::string iso_now() {
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[32];
+  char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return buf;
@@ -439,6 +439,7 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
     return {};
   }
   st.who = std::move(std::get<identity>(who));
+  st.sock->set_user(st.who.user_id);
   // Every socket is in its namespace's room (for presence), and in profile:{id}
   // for each profile its token grants, before the client hears it is connected.
   std::vector<std::string> initial{namespace_room(st.sock->nsp())};
@@ -459,7 +460,7 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
           on_event(self, *p);
           break;
         default:
-          break; // acks of server events: none are requested yet
+          break; // ACKs of our events are taken on the I/O thread; stray ones are ignored
       }
     },
     [self](closed_atom, const std::string& reason) { close_connection(self, reason); },

@@ -62,6 +62,16 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
         return;
       self->send(it->second.room, publish_atom::value, event, data, except_sid, attachments);
     },
+    [self](publish_atom, ack_atom, const std::string& name, const std::string& event,
+           const std::string& data, const std::string& except_sid, const caf::actor& collector) {
+      auto it = self->state.rooms.find(name);
+      if (it == self->state.rooms.end()) {
+        self->send(collector, expect_atom::value, uint64_t{0});
+        return;
+      }
+      self->send(it->second.room, publish_atom::value, ack_atom::value, event, data, except_sid,
+                 collector);
+    },
     [self](empty_atom, const std::string& name, uint64_t ops) {
       auto it = self->state.rooms.find(name);
       if (it == self->state.rooms.end() || it->second.ops != ops

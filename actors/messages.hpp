@@ -4,6 +4,8 @@
 //   connection / api / presence ──publish──▶ directory shard ──▶ room ──▶ I/O fan-out
 //   room ──empty──▶ directory shard ──(stop)──▶ room
 //   connection ──online/offline──▶ presence ──publish──▶ "nsp:*" rooms
+//   api ──publish+ack──▶ directory shard ──▶ room ──▶ I/O: each receiver's ACK
+//       ──▶ ack collector (expect_atom n, then ack_atom per answer) ──▶ HTTP reply
 //
 // Local-only payloads (sockets, parsed packets) are whitelisted as unsafe
 // message types: they never cross a node boundary.
@@ -41,6 +43,9 @@ using closed_atom = caf::atom_constant<caf::atom("p_closed")>;
 using count_atom = caf::atom_constant<caf::atom("p_count")>;
 using members_atom = caf::atom_constant<caf::atom("p_members")>;
 using restart_atom = caf::atom_constant<caf::atom("p_restart")>;
+using ack_atom = caf::atom_constant<caf::atom("p_ack")>;
+using expect_atom = caf::atom_constant<caf::atom("p_expect")>;
+using timeout_atom = caf::atom_constant<caf::atom("p_timeout")>;
 
 // The prefix of the room every socket of a namespace is in ("nsp:/messages").
 inline std::string namespace_room(const std::string& nsp) {

@@ -1,6 +1,8 @@
 #include "actors/room.hpp"
 
+#include <boost/asio/post.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
@@ -63,6 +65,52 @@ void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
   counters().deliveries.fetch_add(st.by_sid.size() - (except ? 1 : 0), std::memory_order_relaxed);
 }
 
+// An event asking for an ack: the same id and frame for every receiver; the I/O
+// thread registers each receiver's ack before writing, then tells the
+// collector how many answers to wait for.
+void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& event,
+                      const std::string& data, const std::string& except_sid,
+                      const caf::actor& collector) {
+  auto& st = self->state;
+  if (st.by_sid.empty()) {
+    self->send(collector, expect_atom::value, uint64_t{0});
+    return;
+  }
+  if (st.dirty)
+    rebuild(st);
+  socket_ptr except;
+  if (!except_sid.empty())
+    if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
+      except = it->second.sock;
+  auto id = sio::next_ack_id();
+  auto body = sio::event_array(event, data);
+  std::vector<std::pair<eio::frame, std::shared_ptr<const sio::socket_list>>> parts;
+  for (auto& [nsp, targets] : st.by_nsp)
+    parts.emplace_back(eio::text_frame(sio::encode(sio::packet_type::event, nsp, id, body)), targets);
+  auto& ctx = st.by_sid.begin()->second.sock->context();
+  boost::asio::post(ctx, [parts = std::move(parts), except, id, collector] {
+    uint64_t n = 0;
+    for (auto& [frame, targets] : parts)
+      for (auto& t : *targets) {
+        if (t == except)
+          continue;
+        auto answered = [collector, sid = t->sid(), user = t->user()](std::optional<std::string> args) {
+          if (args)
+            caf::anon_send(collector, ack_atom::value, sid, user, *args);
+          else
+            caf::anon_send(collector, ack_atom::value, sid, user);
+        };
+        if (t->expect_ack(id, std::move(answered))) {
+          t->deliver(frame);
+          ++n;
+        }
+      }
+    caf::anon_send(collector, expect_atom::value, n);
+    counters().deliveries.fetch_add(n, std::memory_order_relaxed);
+  });
+  counters().fanouts.fetch_add(1, std::memory_order_relaxed);
+}
+
 } // namespace
 
 caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory) {
@@ -104,6 +152,9 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
     [self](publish_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const buffers& attachments) { fan_out(self, event, data, except_sid, attachments); },
+    [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
+           const std::string& except_sid,
+           const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },
     [self](count_atom) { return static_cast<uint64_t>(self->state.by_sid.size()); },
     [self](stop_atom) { self->quit(); },
   };

@@ -41,6 +41,9 @@ struct room_state {
 //   (leave_atom, room, conn)                                        [from the directory]
 //   (publish_atom, event, data_json, except_sid)
 //   (publish_atom, event, data_json, except_sid, buffers)   a BINARY_EVENT
+//   (publish_atom, ack_atom, event, data_json, except_sid, collector)
+//       an event that asks every receiver for an ack; the collector gets
+//       (expect_atom, n receivers) and then (ack_atom, sid, user, args_json|none)
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
 caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory);

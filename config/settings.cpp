@@ -82,6 +82,12 @@ const std::vector<option_row>& rows() {
                          s.engineio.ping_timeout = to_ms(v);
                          return positive("parley.engineio.ping-timeout", v);
                        }),
+    row<caf::timespan>("parley.engineio", "upgrade-timeout",
+                       "abandon a polling→websocket upgrade not completed within this",
+                       [](settings& s, caf::timespan v) {
+                         s.engineio.upgrade_timeout = to_ms(v);
+                         return positive("parley.engineio.upgrade-timeout", v);
+                       }),
     row<uint64_t>("parley.engineio", "max-payload", "bytes per HTTP request / WebSocket message",
                   [](settings& s, uint64_t v) {
                     s.engineio.max_payload = v;

@@ -24,6 +24,7 @@ struct settings {
   struct {
     duration ping_interval{25000};
     duration ping_timeout{20000};
+    duration upgrade_timeout{10000};
     uint64_t max_payload = 1000000;
   } engineio;
   struct {

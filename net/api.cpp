@@ -4,10 +4,12 @@
 #include <boost/url/decode_view.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/ack_collector.hpp"
 #include "actors/messages.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
@@ -118,6 +120,26 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
   std::string event = doc["event"].GetString();
   std::string data = doc.HasMember("data") ? sio::to_json(doc["data"]) : "null";
   std::string except = doc.HasMember("except") ? doc["except"].GetString() : "";
+  if (doc.HasMember("ack") && doc["ack"].GetBool()) {
+    // Emit with ack: the reply waits for every receiver's answer (or the timeout).
+    auto dir = rt_->directory_for(room);
+    if (!dir) {
+      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting"));
+      return;
+    }
+    std::chrono::milliseconds timeout{doc.HasMember("timeoutMs") ? doc["timeoutMs"].GetInt() : 5000};
+    auto head = std::make_shared<request>();
+    head->version(req.version());
+    head->keep_alive(req.keep_alive());
+    auto& ioc = ioc_;
+    auto answer = [hs, head, &ioc](std::string body) {
+      auto res = make_response(*head, http::status::ok, std::move(body), "application/json");
+      asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+    };
+    auto collector = rt_->sys.spawn(ack_collector, timeout, std::move(answer));
+    caf::anon_send(dir, publish_atom::value, ack_atom::value, room, event, data, except, collector);
+    return;
+  }
   rt_->publish(room, event, data, except);
   hs->reply(ok_json(req, std::string{ok_body}));
 }

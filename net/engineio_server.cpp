@@ -20,10 +20,6 @@ const frame& ping_frame() {
   return f;
 }
 
-const char* method_name(const request& req) {
-  return req.method_string().data();
-}
-
 } // namespace
 
 std::string_view error_message(int code) {
@@ -147,6 +143,7 @@ void session::close(std::string_view reason) {
   closed_ = true;
   ++heartbeat_gen_;
   heartbeat_.cancel();
+  upgrade_timer_.reset();
   srv_.forget(sid_);
   counters().sessions.fetch_sub(1, std::memory_order_relaxed);
   if (poll_) {
@@ -311,7 +308,26 @@ void session::ws_write() {
 void session::begin_upgrade(std::shared_ptr<ws_stream> ws) {
   probe_ = std::move(ws);
   upgrading_ = true;
+  // A probe that never sends "5" must not leave the session half-upgraded.
+  upgrade_timer_ = std::make_unique<asio::steady_timer>(srv_.context());
+  upgrade_timer_->expires_after(srv_.opts().upgrade_timeout);
+  upgrade_timer_->async_wait([self = shared_from_this(), probe = probe_.get()](beast::error_code ec) {
+    if (ec || self->closed_ || self->probe_.get() != probe)
+      return;
+    spdlog::info("eio {}: upgrade not completed within the upgrade timeout, staying on polling",
+                 self->sid_);
+    self->abandon_upgrade();
+  });
   probe_read();
+}
+
+void session::abandon_upgrade() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(*probe_).socket().close(ignored);
+  probe_.reset();
+  upgrading_ = false;
+  upgrade_timer_.reset();
+  flush_poll();
 }
 
 void session::probe_read() {
@@ -323,15 +339,8 @@ void session::probe_read() {
 void session::on_probe_read(beast::error_code ec, size_t) {
   if (closed_ || !probe_)
     return;
-  auto abandon = [this] {
-    beast::error_code ignored;
-    beast::get_lowest_layer(*probe_).socket().close(ignored);
-    probe_.reset();
-    upgrading_ = false;
-    flush_poll();
-  };
   if (ec || !probe_->got_text()) {
-    abandon();
+    abandon_upgrade();
     return;
   }
   auto text = beast::buffers_to_string(probe_buf_.data());
@@ -358,6 +367,7 @@ void session::on_probe_read(beast::error_code ec, size_t) {
   if (text == "5") {
     ws_ = std::move(probe_);
     upgrading_ = false;
+    upgrade_timer_.reset();
     if (poll_) {
       auto hs = std::move(poll_);
       auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
@@ -368,7 +378,7 @@ void session::on_probe_read(beast::error_code ec, size_t) {
     ws_write();
     return;
   }
-  abandon();
+  abandon_upgrade();
 }
 
 // -- server -------------------------------------------------------------------

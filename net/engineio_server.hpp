@@ -27,6 +27,7 @@ using namespace parley::net;
 struct options {
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
+  std::chrono::milliseconds upgrade_timeout{10000};
   uint64_t max_payload = 1000000;
   uint64_t max_write_queue = 4u << 20;
   uint64_t max_connections = 100000;
@@ -92,6 +93,7 @@ private:
   // WebSocket
   void attach_websocket(std::shared_ptr<ws_stream> ws);
   void begin_upgrade(std::shared_ptr<ws_stream> ws);
+  void abandon_upgrade();
   void ws_read();
   void on_ws_read(beast::error_code ec, size_t n);
   void ws_write();
@@ -119,6 +121,7 @@ private:
   std::shared_ptr<ws_stream> probe_;     // WebSocket being upgraded to
   beast::flat_buffer probe_buf_;
   bool upgrading_ = false;
+  std::unique_ptr<asio::steady_timer> upgrade_timer_; // only while upgrading
 
   bool closed_ = false;
 };

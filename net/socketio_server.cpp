@@ -1,6 +1,7 @@
 #include "net/socketio_server.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include <boost/asio/post.hpp>
 #include <openssl/rand.h>
@@ -17,7 +18,39 @@ std::string new_socket_id() {
   return id;
 }
 
+uint64_t next_ack_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 // -- socket -------------------------------------------------------------------
+
+bool socket::expect_ack(uint64_t id, ack_callback cb) {
+  if (!open_)
+    return false;
+  acks_.emplace_back(id, std::move(cb));
+  return true;
+}
+
+bool socket::take_ack(packet& p) {
+  if (!p.id)
+    return false;
+  auto it = std::find_if(acks_.begin(), acks_.end(), [&](auto& a) { return a.first == *p.id; });
+  if (it == acks_.end())
+    return false;
+  auto cb = std::move(it->second);
+  acks_.erase(it);
+  cb(p.payload ? to_json(*p.payload) : std::string{"[]"});
+  return true;
+}
+
+void socket::mark_closed() {
+  open_ = false;
+  auto pending = std::move(acks_);
+  acks_.clear();
+  for (auto& a : pending)
+    a.second(std::nullopt);
+}
 
 socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid)
   : session_(s),
@@ -89,7 +122,7 @@ void socket::refuse(std::string message) {
     auto it = self->client_->sockets_.find(self->nsp_);
     if (it != self->client_->sockets_.end() && it->second == self)
       self->client_->sockets_.erase(it);
-    self->open_ = false;
+    self->mark_closed();
     std::string payload = "{\"message\":";
     append_json_string(payload, message);
     payload += "}";
@@ -113,7 +146,7 @@ void socket::disconnect() {
     if (it == self->client_->sockets_.end() || it->second != self)
       return;
     self->client_->sockets_.erase(it);
-    self->open_ = false;
+    self->mark_closed();
     s.send(eio::text_frame(encode(packet_type::disconnect, self->nsp_, std::nullopt, {})));
   });
 }
@@ -207,7 +240,7 @@ void client::dispatch(eio::session& s, packet&& p) {
         return;
       auto sock = it->second;
       sockets_.erase(it);
-      sock->open_ = false;
+      sock->mark_closed();
       if (sock->on_close)
         sock->on_close("client namespace disconnect");
       return;
@@ -220,6 +253,8 @@ void client::dispatch(eio::session& s, packet&& p) {
         fail(s, "packet for a namespace not connected");
         return;
       }
+      if ((p.type == packet_type::ack || p.type == packet_type::binary_ack) && it->second->take_ack(p))
+        return;
       if (it->second->on_packet)
         it->second->on_packet(std::move(p));
   }
@@ -230,7 +265,7 @@ void client::on_close(eio::session&, std::string_view reason) {
   auto all = std::move(sockets_);
   sockets_.clear();
   for (auto& kvp : all)
-    kvp.second->open_ = false;
+    kvp.second->mark_closed();
   for (auto& kvp : all)
     if (kvp.second->on_close)
       kvp.second->on_close(reason);

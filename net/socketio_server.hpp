@@ -57,6 +57,17 @@ public:
       raw_->send(f);
   }
 
+  // The user the application authenticated (set before accept(), then fixed).
+  void set_user(std::string user) { user_ = std::move(user); }
+  const std::string& user() const { return user_; }
+
+  // Server→client acknowledgements. I/O thread only: registers what to call
+  // when the client answers the event sent with `id`; false (and nothing
+  // registered) when the socket is closed. The callback gets the ACK's
+  // arguments as a JSON array, or nothing when the socket closes first.
+  using ack_callback = std::function<void(std::optional<std::string> args_json)>;
+  bool expect_ack(uint64_t id, ack_callback cb);
+
   boost::asio::io_context& context() const { return ctx_; }
 
 private:
@@ -68,8 +79,15 @@ private:
   bool open_ = true; // I/O thread only
   std::string nsp_;
   std::string sid_;
+  std::string user_;
   const eio::handshake& handshake_;
   bool accepted_ = false;
+  std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
+
+  // I/O thread only: true when the ACK answered an event of ours.
+  bool take_ack(packet& p);
+  // I/O thread only: the socket is gone; pending acks learn it.
+  void mark_closed();
 };
 
 // The Engine.IO session handler that speaks Socket.IO.
@@ -96,6 +114,11 @@ private:
 };
 
 std::string new_socket_id();
+
+// Ids of server→client events that ask for an ack. One process-wide sequence
+// (as Node's namespace-wide one), so one encoded frame can carry the same id
+// to every receiver of a fan-out.
+uint64_t next_ack_id();
 
 // Fan-out: one hop onto the I/O thread for a whole list of receivers, which
 // all get the same frame; `except` (may be null) is skipped.

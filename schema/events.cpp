@@ -108,6 +108,14 @@ std::optional<std::string> catalogue::validate(std::string_view name,
     return fail(path + " is too long");
   if (keyword == "minItems")
     return fail(path + " must not be empty");
+  auto bound = [&](const char* key) {
+    const auto& b = (*at)[key];
+    return b.IsInt64() ? std::to_string(b.GetInt64()) : std::to_string(b.GetDouble());
+  };
+  if (keyword == "minimum" && at && at->HasMember("minimum"))
+    return fail(path + " must be at least " + bound("minimum"));
+  if (keyword == "maximum" && at && at->HasMember("maximum"))
+    return fail(path + " must be at most " + bound("maximum"));
   if (keyword == "required" && at && at->HasMember("required")) {
     const rapidjson::Value* inst = v.GetInvalidDocumentPointer().Get(payload);
     for (auto& r : (*at)["required"].GetArray())

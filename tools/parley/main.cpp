@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     eio::options eo;
     eo.ping_interval = s.engineio.ping_interval;
     eo.ping_timeout = s.engineio.ping_timeout;
+    eo.upgrade_timeout = s.engineio.upgrade_timeout;
     eo.max_payload = s.engineio.max_payload;
     eo.max_write_queue = s.limits.max_write_queue;
     eo.max_connections = s.limits.max_connections;

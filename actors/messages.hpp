@@ -4,6 +4,7 @@
 //   connection / api / presence ──publish──▶ directory shard ──▶ room ──▶ I/O fan-out
 //   room ──empty──▶ directory shard ──(stop)──▶ room
 //   connection ──online/offline──▶ presence ──publish──▶ "nsp:*" rooms
+//   rtm supervisor ──▶ rtm upstream (one per profile) ──r_event──▶ dedup ──▶ translator ──publish──▶ rooms
 //   api ──publish+ack──▶ directory shard ──▶ room ──▶ I/O: each receiver's ACK
 //       ──▶ ack collector (expect_atom n, then ack_atom per answer) ──▶ HTTP reply
 //
@@ -19,7 +20,9 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include "config/settings.hpp"
 #include "net/socketio_server.hpp"
+#include "schema/rtm.hpp"
 
 namespace parley {
 
@@ -46,6 +49,20 @@ using restart_atom = caf::atom_constant<caf::atom("p_restart")>;
 using ack_atom = caf::atom_constant<caf::atom("p_ack")>;
 using expect_atom = caf::atom_constant<caf::atom("p_expect")>;
 using timeout_atom = caf::atom_constant<caf::atom("p_timeout")>;
+// RTM upstream
+using rtm_open_atom = caf::atom_constant<caf::atom("r_open")>;
+using rtm_frame_atom = caf::atom_constant<caf::atom("r_frame")>;
+using rtm_closed_atom = caf::atom_constant<caf::atom("r_closed")>;
+using rtm_login_atom = caf::atom_constant<caf::atom("r_login")>;
+using rtm_client_atom = caf::atom_constant<caf::atom("r_client")>;
+using rtm_event_atom = caf::atom_constant<caf::atom("r_event")>;
+using rtm_status_atom = caf::atom_constant<caf::atom("r_status")>;
+using rtm_metrics_atom = caf::atom_constant<caf::atom("r_metrics")>;
+using retry_atom = caf::atom_constant<caf::atom("r_retry")>;
+using watchdog_atom = caf::atom_constant<caf::atom("r_watchdog")>;
+using deadline_atom = caf::atom_constant<caf::atom("r_deadline")>;
+using put_atom = caf::atom_constant<caf::atom("r_put")>;
+using delete_atom = caf::atom_constant<caf::atom("r_delete")>;
 
 // The prefix of the room every socket of a namespace is in ("nsp:/messages").
 inline std::string namespace_room(const std::string& nsp) {
@@ -57,3 +74,5 @@ inline std::string namespace_room(const std::string& nsp) {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::socket_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::packet_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::buffers)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::rtm::event_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::rtm_profile)

@@ -1,5 +1,7 @@
 #include "config/settings.hpp"
 
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <set>
 
@@ -64,6 +66,63 @@ duration to_ms(caf::timespan t) {
 
 std::string positive(const char* what, caf::timespan t) {
   return t.count() > 0 ? std::string{} : std::string{what} + " must be greater than zero";
+}
+
+std::string check_url(const char* key, const std::string& v, bool websocket) {
+  if (v.empty())
+    return {};
+  auto scheme = v.substr(0, v.find(':'));
+  bool ok = websocket ? (scheme == "ws" || scheme == "wss") : (scheme == "http" || scheme == "https");
+  if (!ok || v.find("://") == std::string::npos || v.size() <= scheme.size() + 3)
+    return std::string{"invalid value for "} + key + ": \"" + v + "\" is not an absolute "
+           + (websocket ? "ws:// or wss://" : "http:// or https://") + " URL";
+  return {};
+}
+
+// parley.rtm.profiles: a list of maps {id=..., cookies="...", password="...", expires-at="ISO8601"}.
+std::string read_profiles(const caf::actor_system_config& cfg, settings& out) {
+  const char* key = "parley.rtm.profiles";
+  auto raw = caf::get_if(&cfg.content, key);
+  if (!raw)
+    return {};
+  auto list = caf::get_if<caf::config_value::list>(raw);
+  if (!list)
+    return std::string{"invalid value for "} + key + ": expected a list of {id=..., cookies=\"...\"|password=\"...\"}";
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto where = std::string{key} + "[" + std::to_string(i) + "]";
+    auto dict = caf::get_if<caf::config_value::dictionary>(&(*list)[i]);
+    if (!dict)
+      return "invalid value for " + where + ": expected {id=..., cookies=\"...\"|password=\"...\"}";
+    rtm_profile p;
+    for (auto& [k, v] : *dict) {
+      if (k == "id") {
+        if (auto s = caf::get_if<std::string>(&v))
+          p.id = *s;
+        else if (auto n = caf::get_if<int64_t>(&v))
+          p.id = std::to_string(*n);
+      } else if (k == "cookies" || k == "password" || k == "expires-at") {
+        auto s = caf::get_if<std::string>(&v);
+        if (!s)
+          return "invalid value for " + where + "." + k + ": expected a string";
+        if (k == "cookies")
+          p.cookies = *s;
+        else if (k == "password")
+          p.password = *s;
+        else if (auto t = parse_iso8601(*s))
+          p.expires_at = *t;
+        else
+          return "invalid value for " + where + ".expires-at: expected an ISO 8601 time";
+      } else {
+        return "unknown option " + where + "." + k;
+      }
+    }
+    if (p.id.empty())
+      return "invalid value for " + where + ": id is required";
+    if (p.cookies.empty() && p.password.empty())
+      return "invalid value for " + where + ": cookies or password is required";
+    out.rtm.profiles.push_back(std::move(p));
+  }
+  return {};
 }
 
 const std::vector<option_row>& rows() {
@@ -145,6 +204,64 @@ const std::vector<option_row>& rows() {
                              ? std::string{}
                              : std::string{"parley.rooms.directory-shards must be within 1..256"};
                   }),
+    row<std::string>("parley.rtm", "url", "upstream WebSocket (ws:// or wss://); RTM off when unset",
+                     [](settings& s, const std::string& v) {
+                       s.rtm.url = v;
+                       return check_url("parley.rtm.url", v, true);
+                     }),
+    row<std::string>("parley.rtm", "api-url", "base of the upstream profile API ({api-url}/clients/{id})",
+                     [](settings& s, const std::string& v) {
+                       s.rtm.api_url = v;
+                       return check_url("parley.rtm.api-url", v, false);
+                     }),
+    row<std::string>("parley.rtm", "login-url", "where profile credentials are exchanged for session cookies",
+                     [](settings& s, const std::string& v) {
+                       s.rtm.login_url = v;
+                       return check_url("parley.rtm.login-url", v, false);
+                     }),
+    row<std::string>("parley.rtm", "origin", "Origin header sent to the upstream",
+                     [](settings& s, const std::string& v) { s.rtm.origin = v; return std::string{}; }),
+    row<caf::timespan>("parley.rtm", "backoff-base", "first reconnect delay, doubled per failure",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.backoff_base = to_ms(v);
+                         return positive("parley.rtm.backoff-base", v);
+                       }),
+    row<caf::timespan>("parley.rtm", "backoff-max", "longest reconnect delay",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.backoff_max = to_ms(v);
+                         return positive("parley.rtm.backoff-max", v);
+                       }),
+    row<uint64_t>("parley.rtm", "backoff-jitter", "percent of random spread around each delay (0..100)",
+                  [](settings& s, uint64_t v) {
+                    s.rtm.backoff_jitter = v;
+                    return v <= 100 ? std::string{} : std::string{"parley.rtm.backoff-jitter must be within 0..100"};
+                  }),
+    row<caf::timespan>("parley.rtm", "dedup-ttl", "a message/email id seen within this is dropped",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.dedup_ttl = to_ms(v);
+                         return positive("parley.rtm.dedup-ttl", v);
+                       }),
+    row<uint64_t>("parley.rtm", "dedup-max", "ids the dedup remembers at most (oldest forgotten first)",
+                  [](settings& s, uint64_t v) {
+                    s.rtm.dedup_max = v;
+                    return v >= 1 ? std::string{} : std::string{"parley.rtm.dedup-max must be at least 1"};
+                  }),
+    row<caf::timespan>("parley.rtm", "client-cache-ttl", "how long client names/avatars are cached",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.client_cache_ttl = to_ms(v);
+                         return positive("parley.rtm.client-cache-ttl", v);
+                       }),
+    row<caf::timespan>("parley.rtm", "client-wait",
+                       "longest a toast waits for an uncached client's name (then sent without)",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.client_wait = to_ms(v);
+                         return std::string{};
+                       }),
+    row<caf::timespan>("parley.rtm", "connect-timeout", "upstream connect + handshake deadline",
+                       [](settings& s, caf::timespan v) {
+                         s.rtm.connect_timeout = to_ms(v);
+                         return positive("parley.rtm.connect-timeout", v);
+                       }),
     row<std::string>("parley.log", "level", "trace, debug, info, warn, error or off",
                      [](settings& s, const std::string& v) {
                        s.log.level = v;
@@ -194,6 +311,13 @@ std::variant<settings, std::string> read_settings(const caf::actor_system_config
     if (auto err = r.read(cfg, key, out); !err.empty())
       return err;
   }
+  known.insert("parley.rtm.profiles");
+  if (auto err = read_profiles(cfg, out); !err.empty())
+    return err;
+  for (auto& p : out.rtm.profiles)
+    if (!p.password.empty() && out.rtm.login_url.empty())
+      return "invalid value for parley.rtm.profiles: profile " + p.id
+             + " has a password but parley.rtm.login-url is not set";
   if (auto parley = caf::get_if<caf::settings>(&cfg.content, "parley")) {
     std::string unknown;
     find_unknown(*parley, "parley", known, unknown);
@@ -201,6 +325,43 @@ std::variant<settings, std::string> read_settings(const caf::actor_system_config
       return "unknown option " + unknown;
   }
   return out;
+}
+
+std::optional<int64_t> parse_iso8601(std::string_view text) {
+  int y, mo, d, h, mi;
+  double sec;
+  char rest[16] = {0};
+  std::string t{text};
+  int n = std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, rest);
+  if (n < 6 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = static_cast<int>(sec);
+  int64_t secs = timegm(&tm);
+  std::string_view zone{rest};
+  if (zone.empty() || zone == "Z")
+    return secs;
+  int zh, zm;
+  if ((zone[0] == '+' || zone[0] == '-') && std::sscanf(rest + 1, "%2d:%2d", &zh, &zm) == 2) {
+    int64_t off = zh * 3600 + zm * 60;
+    return zone[0] == '+' ? secs - off : secs + off;
+  }
+  return std::nullopt;
+}
+
+std::string format_iso8601_ms(int64_t unix_ms) {
+  time_t secs = static_cast<time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 std::string default_config_file() {

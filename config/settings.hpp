@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -15,6 +16,30 @@
 namespace parley {
 
 using duration = std::chrono::milliseconds;
+
+// One RTM upstream profile: a session (cookies) or credentials to get one.
+struct rtm_profile {
+  std::string id;
+  std::string cookies;   // Cookie header value, e.g. "tld-token=...; other=..."
+  std::string password;  // for parley.rtm.login-url
+  int64_t expires_at = 0; // unix seconds when the session ends; 0 = unknown
+};
+
+struct rtm_settings {
+  std::string url;        // ws:// or wss://; RTM off when empty
+  std::string api_url;    // {api-url}/clients/{id}
+  std::string login_url;  // POST {"profileId","password"} → Set-Cookie
+  std::string origin;
+  duration backoff_base{1000};
+  duration backoff_max{30000};
+  uint64_t backoff_jitter = 20;   // percent, ± around each delay
+  duration dedup_ttl{30000};
+  uint64_t dedup_max = 100000;    // ids remembered at most
+  duration client_cache_ttl{600000};
+  duration client_wait{250};      // longest a toast waits for the profile API
+  duration connect_timeout{10000};
+  std::vector<rtm_profile> profiles;
+};
 
 struct settings {
   struct {
@@ -55,6 +80,7 @@ struct settings {
   struct {
     std::string level = "info";
   } log;
+  rtm_settings rtm;
 };
 
 // The actor_system_config that knows every `parley.*` option.
@@ -65,6 +91,10 @@ public:
 
 // Reads and checks every option; the error text names the offending option.
 std::variant<settings, std::string> read_settings(const caf::actor_system_config& cfg);
+
+// "2026-11-24T10:00:00Z" (fraction and ±hh:mm offset allowed) → unix seconds.
+std::optional<int64_t> parse_iso8601(std::string_view text);
+std::string format_iso8601_ms(int64_t unix_ms);
 
 // The default config file: config/caf-application.conf of the source tree.
 std::string default_config_file();

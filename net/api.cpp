@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <rapidjson/document.h>
@@ -11,6 +13,7 @@
 
 #include "actors/ack_collector.hpp"
 #include "actors/messages.hpp"
+#include "actors/rtm_supervisor.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
@@ -45,6 +48,15 @@ bool parse_body(const std::shared_ptr<http_session>& hs, const request& req, std
   return true;
 }
 
+// A percent-decoded path segment, or nothing when malformed.
+std::optional<std::string> decode_segment(std::string_view raw) {
+  auto pct = boost::urls::make_pct_string_view(raw);
+  if (!pct)
+    return std::nullopt;
+  auto dv = **pct;
+  return std::string(dv.begin(), dv.end());
+}
+
 } // namespace
 
 api::api(asio::io_context& ioc, runtime_ptr rt) : ioc_(ioc), rt_(std::move(rt)) {
@@ -58,8 +70,7 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     return;
   }
   if (path == "/metrics") {
-    hs->reply(make_response(req, http::status::ok, counters().render(),
-                            "text/plain; version=0.0.4"));
+    metrics(hs, req);
     return;
   }
   auto& key = rt_->cfg.api.key;
@@ -98,18 +109,142 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       && path.size() > presence_prefix.size()) {
     if (req.method() != http::verb::get)
       return method_not_allowed("GET");
-    auto raw = path.substr(presence_prefix.size());
-    auto pct = boost::urls::make_pct_string_view(raw);
-    if (!pct) {
+    auto user = decode_segment(path.substr(presence_prefix.size()));
+    if (!user) {
       hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed user id"));
       return;
     }
-    auto dv = **pct;
-    std::string user(dv.begin(), dv.end());
-    presence(hs, req, std::move(user));
+    presence(hs, req, std::move(*user));
     return;
   }
+  constexpr std::string_view rtm_prefix = "/api/v1/rtm/profiles/";
+  if (path.compare(0, rtm_prefix.size(), rtm_prefix) == 0 && path.size() > rtm_prefix.size()) {
+    auto id = decode_segment(path.substr(rtm_prefix.size()));
+    if (!id || id->empty() || id->find('/') != std::string::npos) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed profile id"));
+      return;
+    }
+    if (req.method() == http::verb::put)
+      return rtm_put(hs, req, std::move(*id));
+    if (req.method() == http::verb::delete_)
+      return rtm_delete(hs, req, std::move(*id));
+    return method_not_allowed("PUT, DELETE");
+  }
+  if (path == "/api/tt/rtm-status") {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
+    return rtm_status(hs, req);
+  }
   hs->reply(json_error(req, http::status::not_found, "not_found", "No route for " + path));
+}
+
+// Answers a request from an actor's reply (of type T), on the I/O thread.
+template <class T, class Make>
+void api::ask(const std::shared_ptr<http_session>& hs, const request& req, caf::actor to, caf::message msg,
+              Make make) {
+  auto head = std::make_shared<request>();
+  head->version(req.version());
+  head->keep_alive(req.keep_alive());
+  auto& ioc = ioc_;
+  auto answer = [hs, &ioc](response res) {
+    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+  };
+  rt_->sys.spawn([to, msg, head, answer, make](caf::event_based_actor* self) {
+    self->request(to, std::chrono::seconds(5), msg)
+      .then([head, answer, make](T& reply) { answer(make(*head, reply)); },
+            [head, answer](caf::error&) {
+              answer(json_error(*head, http::status::service_unavailable, "unavailable",
+                                "The RTM supervisor did not answer"));
+            });
+  });
+}
+
+caf::actor api::rtm_supervisor() const {
+  return caf::actor_cast<caf::actor>(rt_->sys.registry().get(rtm_supervisor_key()));
+}
+
+bool api::rtm_ready(const std::shared_ptr<http_session>& hs, const request& req) {
+  if (rt_->cfg.rtm.url.empty()) {
+    hs->reply(json_error(req, http::status::conflict, "rtm_disabled", "RTM is off: set parley.rtm.url"));
+    return false;
+  }
+  if (!rtm_supervisor()) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "The RTM supervisor is restarting"));
+    return false;
+  }
+  return true;
+}
+
+void api::rtm_put(const std::shared_ptr<http_session>& hs, const request& req, std::string id) {
+  rapidjson::Document doc;
+  if (!parse_body(hs, req, "api.rtm.profile", doc))
+    return;
+  rtm_profile p;
+  p.id = std::move(id);
+  if (doc.HasMember("cookies"))
+    p.cookies = doc["cookies"].GetString();
+  if (doc.HasMember("password"))
+    p.password = doc["password"].GetString();
+  if (doc.HasMember("expiresAt")) {
+    auto t = parse_iso8601(doc["expiresAt"].GetString());
+    if (!t) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_payload",
+                           "Invalid payload for api.rtm.profile: expiresAt must be an ISO 8601 time"));
+      return;
+    }
+    p.expires_at = *t;
+  }
+  if (!p.password.empty() && rt_->cfg.rtm.login_url.empty()) {
+    hs->reply(json_error(req, http::status::bad_request, "invalid_payload",
+                         "Invalid payload for api.rtm.profile: password needs parley.rtm.login-url"));
+    return;
+  }
+  if (!rtm_ready(hs, req))
+    return;
+  ask<bool>(hs, req, rtm_supervisor(), caf::make_message(put_atom::value, p), [](const request& head, bool created) {
+    return make_response(head, http::status::ok,
+                         std::string{"{\"ok\":true,\"created\":"} + (created ? "true" : "false") + "}",
+                         "application/json");
+  });
+}
+
+void api::rtm_delete(const std::shared_ptr<http_session>& hs, const request& req, std::string id) {
+  if (!rtm_ready(hs, req))
+    return;
+  ask<bool>(hs, req, rtm_supervisor(), caf::make_message(delete_atom::value, id),
+      [id](const request& head, bool found) {
+        if (found)
+          return make_response(head, http::status::ok, std::string{ok_body}, "application/json");
+        return json_error(head, http::status::not_found, "not_found", "No RTM profile " + id);
+      });
+}
+
+void api::rtm_status(const std::shared_ptr<http_session>& hs, const request& req) {
+  if (rt_->cfg.rtm.url.empty()) {
+    hs->reply(ok_json(req, R"({"status":"disconnected","profiles":{}})"));
+    return;
+  }
+  auto sup = rtm_supervisor();
+  if (!sup) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "The RTM supervisor is restarting"));
+    return;
+  }
+  ask<std::string>(hs, req, sup, caf::make_message(rtm_status_atom::value), [](const request& head, std::string& body) {
+    return make_response(head, http::status::ok, std::move(body), "application/json");
+  });
+}
+
+void api::metrics(const std::shared_ptr<http_session>& hs, const request& req) {
+  auto sup = rt_->cfg.rtm.url.empty() ? caf::actor{} : rtm_supervisor();
+  if (!sup) {
+    hs->reply(make_response(req, http::status::ok, counters().render(), "text/plain; version=0.0.4"));
+    return;
+  }
+  ask<std::string>(hs, req, sup, caf::make_message(rtm_metrics_atom::value), [](const request& head, std::string& lines) {
+    auto text = counters().render();
+    text += lines;
+    return make_response(head, http::status::ok, std::move(text), "text/plain; version=0.0.4");
+  });
 }
 
 void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {

@@ -1,11 +1,14 @@
 // The HTTP API for backends (Authorization: apikey KEY), plus /health and
-// /metrics. Requests are parsed and validated here; the work is a message to
+// /metrics, and the RTM profiles and status. Requests are parsed and validated here; the work is a message to
 // the actors, and answers that need an actor's reply come back by message.
 #pragma once
 
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
+
+#include <caf/actor.hpp>
+#include <caf/message.hpp>
 
 #include "actors/runtime.hpp"
 #include "net/http_session.hpp"
@@ -22,6 +25,16 @@ private:
   void publish(const std::shared_ptr<http_session>& hs, const request& req);
   void broadcast(const std::shared_ptr<http_session>& hs, const request& req);
   void presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user);
+  void metrics(const std::shared_ptr<http_session>& hs, const request& req);
+  void rtm_put(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
+  void rtm_delete(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
+  void rtm_status(const std::shared_ptr<http_session>& hs, const request& req);
+  // Answers 409/503 and returns false unless RTM is on and its supervisor is up.
+  bool rtm_ready(const std::shared_ptr<http_session>& hs, const request& req);
+  caf::actor rtm_supervisor() const;
+  // Sends `msg` to `to` and answers with make(request head, T& reply), or 503.
+  template <class T, class Make>
+  void ask(const std::shared_ptr<http_session>& hs, const request& req, caf::actor to, caf::message msg, Make make);
 
   asio::io_context& ioc_;
   runtime_ptr rt_;

@@ -43,6 +43,13 @@ std::string metrics::render() const {
        slow_clients_dropped);
   line(out, "parley_invalid_payloads_total", "counter", "payloads refused by schema", invalid_payloads);
   line(out, "parley_api_requests_total", "counter", "backend API requests", api_requests);
+  line(out, "parley_rtm_upstreams_connected", "gauge", "RTM upstreams connected", rtm_connected);
+  line(out, "parley_rtm_reconnects_total", "counter", "RTM upstream reconnections", rtm_reconnects);
+  line(out, "parley_rtm_events_total", "counter", "RTM events received", rtm_events);
+  line(out, "parley_rtm_duplicates_dropped_total", "counter", "RTM events dropped as duplicates", rtm_duplicates);
+  line(out, "parley_rtm_malformed_total", "counter", "RTM frames or events skipped as malformed", rtm_malformed);
+  line(out, "parley_rtm_auth_failures_total", "counter", "RTM sessions refused or logins failed", rtm_auth_failures);
+  line(out, "parley_rtm_client_api_failures_total", "counter", "RTM profile API failures", rtm_client_api_failures);
   return out;
 }
 

@@ -21,6 +21,13 @@ struct metrics {
   std::atomic<uint64_t> slow_clients_dropped{0};
   std::atomic<uint64_t> invalid_payloads{0};
   std::atomic<uint64_t> api_requests{0};
+  std::atomic<int64_t> rtm_connected{0};       // RTM upstreams connected
+  std::atomic<uint64_t> rtm_reconnects{0};     // upstream connections after a profile's first
+  std::atomic<uint64_t> rtm_events{0};         // events received from upstreams
+  std::atomic<uint64_t> rtm_duplicates{0};     // dropped by the dedup
+  std::atomic<uint64_t> rtm_malformed{0};      // frames or events skipped
+  std::atomic<uint64_t> rtm_auth_failures{0};  // sessions refused / logins failed
+  std::atomic<uint64_t> rtm_client_api_failures{0}; // profile API errors and timeouts
 
   // Prometheus text exposition.
   std::string render() const;

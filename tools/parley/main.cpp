@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
@@ -20,12 +22,16 @@
 #include "actors/directory.hpp"
 #include "actors/gateway.hpp"
 #include "actors/presence.hpp"
+#include "actors/rtm_dedup.hpp"
+#include "actors/rtm_supervisor.hpp"
+#include "actors/rtm_translator.hpp"
 #include "actors/runtime.hpp"
 #include "actors/supervisor.hpp"
 #include "config/settings.hpp"
 #include "net/api.hpp"
 #include "net/engineio_server.hpp"
 #include "net/listener.hpp"
+#include "net/rtm_client.hpp"
 #include "net/socketio_server.hpp"
 
 using namespace parley;
@@ -90,13 +96,35 @@ int main(int argc, char** argv) {
     caf::actor_system sys{cfg};
     auto rt = std::make_shared<const runtime>(sys, s, std::move(verifier));
 
+    boost::asio::io_context ioc{1};
+
     std::vector<child_spec> children;
     for (size_t i = 0; i < s.rooms.directory_shards; ++i)
       children.push_back({directory_key(i), [](caf::actor_system& sys) { return sys.spawn(directory); }});
     children.push_back({presence_key(), [rt](caf::actor_system& sys) { return sys.spawn(presence, rt); }});
+    if (!s.rtm.url.empty()) {
+      // RTM: upstreams ──▶ dedup ──▶ translator ──▶ rooms; each found through the registry.
+      net::rtm_endpoints ep;
+      ep.upstream = std::get<net::endpoint_url>(net::parse_endpoint_url(s.rtm.url));
+      ep.api_url = s.rtm.api_url;
+      ep.login_url = s.rtm.login_url;
+      ep.origin = s.rtm.origin;
+      ep.timeout = s.rtm.connect_timeout;
+      auto client = net::make_rtm_client(ioc, std::move(ep));
+      children.push_back({rtm_translator_key(), [rt, client](caf::actor_system& sys) {
+                            return sys.spawn(rtm_translator, rt, client);
+                          }});
+      children.push_back({rtm_dedup_key(), [rt](caf::actor_system& sys) {
+                            auto next = [&sys] {
+                              return caf::actor_cast<caf::actor>(sys.registry().get(rtm_translator_key()));
+                            };
+                            return sys.spawn(rtm_dedup, rt->cfg.rtm.dedup_ttl, rt->cfg.rtm.dedup_max, next);
+                          }});
+      children.push_back({rtm_supervisor_key(), [rt, client](caf::actor_system& sys) {
+                            return sys.spawn(rtm_supervisor, rt, client);
+                          }});
+    }
     auto root = sys.spawn(supervisor, std::move(children));
-
-    boost::asio::io_context ioc{1};
     eio::options eo;
     eo.ping_interval = s.engineio.ping_interval;
     eo.ping_timeout = s.engineio.ping_timeout;

@@ -56,6 +56,13 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
       self->send(it->second.room, publish_atom::value, event, data, except_sid);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
+           const std::string& except_sid, uint64_t once) {
+      auto it = self->state.rooms.find(name);
+      if (it == self->state.rooms.end())
+        return;
+      self->send(it->second.room, publish_atom::value, event, data, except_sid, once);
+    },
+    [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
            const std::string& except_sid, const buffers& attachments) {
       auto it = self->state.rooms.find(name);
       if (it == self->state.rooms.end())

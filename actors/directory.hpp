@@ -27,6 +27,7 @@ struct directory_state {
 //   (join_atom, room, conn, socket) -> (joined_atom, room actor)   [delegated to the room]
 //   (leave_atom, room, conn)
 //   (publish_atom, room, event, data_json, except_sid)
+//   (publish_atom, room, event, data_json, except_sid, once)  see runtime::publish_to_rooms
 //   (publish_atom, ack_atom, room, event, data_json, except_sid, collector)
 //   (empty_atom, room, ops)                                         [from the room]
 //   (count_atom) -> uint64_t rooms

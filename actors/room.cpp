@@ -37,7 +37,8 @@ void rebuild(room_state& st) {
 // Encodes the packet once per namespace among the members and hands each
 // frame set, with that namespace's receivers, to the I/O thread in one hop.
 void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
-             const std::string& data, const std::string& except_sid, const buffers& attachments) {
+             const std::string& data, const std::string& except_sid, const buffers& attachments,
+             uint64_t once = 0) {
   auto& st = self->state;
   if (st.by_sid.empty())
     return;
@@ -51,7 +52,7 @@ void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
   for (auto& [nsp, targets] : st.by_nsp) {
     if (attachments.empty()) {
       auto frame = eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body));
-      sio::deliver(targets, std::move(frame), except);
+      sio::deliver(targets, std::move(frame), except, once);
       continue;
     }
     std::vector<eio::frame> fs;
@@ -152,6 +153,8 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
     [self](publish_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const buffers& attachments) { fan_out(self, event, data, except_sid, attachments); },
+    [self](publish_atom, const std::string& event, const std::string& data, const std::string& except_sid,
+           uint64_t once) { fan_out(self, event, data, except_sid, {}, once); },
     [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },

@@ -41,6 +41,8 @@ struct room_state {
 //   (leave_atom, room, conn)                                        [from the directory]
 //   (publish_atom, event, data_json, except_sid)
 //   (publish_atom, event, data_json, except_sid, buffers)   a BINARY_EVENT
+//   (publish_atom, event, data_json, except_sid, once)      one of a publish to several
+//       rooms: a socket in more than one of them gets it once (sio::deliver)
 //   (publish_atom, ack_atom, event, data_json, except_sid, collector)
 //       an event that asks every receiver for an ack; the collector gets
 //       (expect_atom, n receivers) and then (ack_atom, sid, user, args_json|none)

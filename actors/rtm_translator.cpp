@@ -19,7 +19,7 @@ bool needs_client(const rtm::event& e) {
 void deliver(self_ptr self, const runtime& rt, const rtm::event& e, const rtm::client_info& info) {
   spdlog::debug("{} profile={} dialog={} id={}", rtm::internal_name(e.kind), e.profile, e.dialog_id, e.id);
   for (auto& d : rtm::deliveries(e, info))
-    rt.publish(d.room, d.event, d.data_json);
+    rt.publish_to_rooms(d.rooms, d.event, d.data_json);
 }
 
 // Sends everything held back for a client, in arrival order.

@@ -6,6 +6,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
+#include "net/socketio_server.hpp"
 
 namespace parley {
 
@@ -26,6 +27,18 @@ void runtime::publish(const std::string& room, const std::string& event,
                       const std::string& data_json, const std::string& except_sid) const {
   if (auto dir = directory_for(room))
     caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
+}
+
+void runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
+                               const std::string& data_json) const {
+  if (rooms.size() == 1) {
+    publish(rooms.front(), event, data_json);
+    return;
+  }
+  auto once = sio::next_once_id();
+  for (auto& room : rooms)
+    if (auto dir = directory_for(room))
+      caf::anon_send(dir, publish_atom::value, room, event, data_json, std::string{}, once);
 }
 
 } // namespace parley

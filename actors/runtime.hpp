@@ -31,6 +31,9 @@ struct runtime {
   // Fire-and-forget publish to a room through its directory shard.
   void publish(const std::string& room, const std::string& event, const std::string& data_json,
                const std::string& except_sid = {}) const;
+  // One event to several rooms; a socket in more than one of them gets it once.
+  void publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
+                        const std::string& data_json) const;
 };
 
 using runtime_ptr = std::shared_ptr<const runtime>;

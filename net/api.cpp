@@ -285,8 +285,11 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
     return;
   std::string event = doc["event"].GetString();
   std::string data = doc.HasMember("data") ? sio::to_json(doc["data"]) : "null";
+  // Like Socket.IO's io.to([a, b]).emit(): a socket in several of the rooms gets it once.
+  std::vector<std::string> rooms;
   for (auto& r : doc["rooms"].GetArray())
-    rt_->publish(std::string{r.GetString(), r.GetStringLength()}, event, data);
+    rooms.emplace_back(r.GetString(), r.GetStringLength());
+  rt_->publish_to_rooms(rooms, event, data);
   hs->reply(ok_json(req, std::string{ok_body}));
 }
 

@@ -63,15 +63,20 @@ socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string ns
 }
 
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except) {
+             std::shared_ptr<socket> except, uint64_t once) {
   if (!targets || targets->empty())
     return;
   auto& ctx = targets->front()->context();
-  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except)] {
+  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except), once] {
     for (auto& t : *targets)
-      if (t != except)
+      if (t != except && (once == 0 || t->first_time(once)))
         t->deliver(f);
   });
+}
+
+uint64_t next_once_id() {
+  static std::atomic<uint64_t> next{0};
+  return next.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 namespace {

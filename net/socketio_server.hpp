@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,6 +57,16 @@ public:
     if (open_)
       raw_->send(f);
   }
+  // I/O thread only: true the first time `once` is seen among the last few, so
+  // one publish to several rooms reaches a member of several of them once
+  // (Socket.IO's `to([a, b])`).
+  bool first_time(uint64_t once) {
+    for (auto id : recent_once_)
+      if (id == once)
+        return false;
+    recent_once_[next_once_++ % recent_once_.size()] = once;
+    return true;
+  }
 
   // The user the application authenticated (set before accept(), then fixed).
   void set_user(std::string user) { user_ = std::move(user); }
@@ -83,6 +94,8 @@ private:
   const eio::handshake& handshake_;
   bool accepted_ = false;
   std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
+  std::array<uint64_t, 4> recent_once_{}; // I/O thread only: see first_time()
+  uint8_t next_once_ = 0;
 
   // I/O thread only: true when the ACK answered an event of ours.
   bool take_ack(packet& p);
@@ -123,8 +136,11 @@ uint64_t next_ack_id();
 // Fan-out: one hop onto the I/O thread for a whole list of receivers, which
 // all get the same frame; `except` (may be null) is skipped.
 using socket_list = std::vector<std::shared_ptr<socket>>;
+// `once` (non-zero): a publish to several rooms; a socket gets it only once.
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except);
+             std::shared_ptr<socket> except, uint64_t once = 0);
+// A fresh non-zero id for a publish to several rooms.
+uint64_t next_once_id();
 // The same for a packet with binary attachments (text frame first).
 void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio::frame> fs,
              std::shared_ptr<socket> except);

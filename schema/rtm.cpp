@@ -375,11 +375,11 @@ std::vector<delivery> deliveries(const event& e, const client_info& client) {
                    + ",\"clientName\":" + client.name_json + ",\"clientAvatar\":" + client.avatar_json
                    + ",\"preview\":" + str(preview_of(e.text)) + ",\"fromSelf\":" + (e.from_self ? "true" : "false")
                    + "}";
-      out.push_back({profile_room, "message_toast", std::move(toast)});
+      out.push_back({{profile_room}, "message_toast", std::move(toast)});
       auto msg = "{\"id\":" + e.id_json + ",\"idUserFrom\":" + e.from_json + ",\"idUserTo\":" + e.to_json
                  + ",\"type\":" + str(e.message_type) + ",\"content\":" + e.content_json
                  + ",\"message\":" + str(e.text) + ",\"dateCreated\":" + e.date_created_json + "}";
-      out.push_back({dialog_room, "message", std::move(msg)});
+      out.push_back({{dialog_room}, "message", std::move(msg)});
       break;
     }
     case event_kind::email_new: {
@@ -390,34 +390,31 @@ std::vector<delivery> deliveries(const event& e, const client_info& client) {
                    + ",\"clientName\":" + client.name_json + ",\"clientAvatar\":" + client.avatar_json
                    + ",\"preview\":" + str(preview_of(e.text)) + ",\"fromSelf\":" + (e.from_self ? "true" : "false")
                    + "}";
-      out.push_back({profile_room, "message_toast", std::move(toast)});
+      out.push_back({{profile_room}, "message_toast", std::move(toast)});
       break;
     }
     case event_kind::message_read: {
       auto body = "{\"messageId\":" + e.id_json + ",\"idInterlocutor\":" + e.interlocutor_json
                   + ",\"dialogId\":" + str(e.dialog_id) + "}";
-      out.push_back({dialog_room, "message_read", body});
-      out.push_back({profile_room, "message_read", std::move(body)});
+      out.push_back({{dialog_room, profile_room}, "message_read", std::move(body)});
       break;
     }
     case event_kind::dialog_limit_changed: {
       auto body = "{\"idUser\":" + e.user_json + ",\"idInterlocutor\":" + e.raw_interlocutor_json
                   + ",\"limitLeft\":" + e.limit_left_json + ",\"dialogId\":" + str(e.dialog_id) + "}";
-      out.push_back({dialog_room, "dialog_limit_changed", body});
-      out.push_back({profile_room, "dialog_limit_changed", std::move(body)});
+      out.push_back({{dialog_room, profile_room}, "dialog_limit_changed", std::move(body)});
       break;
     }
     case event_kind::typing: {
       auto body = "{\"dialogId\":" + str(e.dialog_id) + ",\"idUser\":" + e.user_json
                   + ",\"idInterlocutor\":" + e.raw_interlocutor_json + ",\"isTyping\":true}";
-      out.push_back({dialog_room, "typing", body});
-      out.push_back({profile_room, "typing", std::move(body)});
+      out.push_back({{dialog_room, profile_room}, "typing", std::move(body)});
       break;
     }
     case event_kind::other: {
       auto body = "{\"profileId\":" + str(e.profile) + ",\"type\":" + str(e.upstream_type)
                   + ",\"data\":" + e.data_json + "}";
-      out.push_back({profile_room, "rtm.message", std::move(body)});
+      out.push_back({{profile_room}, "rtm.message", std::move(body)});
       break;
     }
   }

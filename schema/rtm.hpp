@@ -78,8 +78,9 @@ struct client_info {
 client_info parse_client(const std::string& body);
 
 // The Socket.IO deliveries an event turns into.
+// One event for one or more rooms (a socket in several of them gets it once).
 struct delivery {
-  std::string room;
+  std::vector<std::string> rooms;
   std::string event;
   std::string data_json;
 };

@@ -95,13 +95,13 @@ CAF_TEST(a chat message becomes a toast and a dialog message) {
   rtm::client_info who{"\"Ann\"", "\"https://a/1.png\""};
   auto out = rtm::deliveries(e, who);
   CAF_REQUIRE_EQUAL(out.size(), 2u);
-  CAF_CHECK_EQUAL(out[0].room, "profile:7");
+  CAF_CHECK_EQUAL(out[0].rooms, std::vector<std::string>{"profile:7"});
   CAF_CHECK_EQUAL(out[0].event, "message_toast");
   CAF_CHECK_EQUAL(out[0].data_json,
                   R"({"messageId":555,"idUserFrom":42,"idUserTo":7,"dateCreated":"2026-11-24T10:00:00Z",)"
                   R"("type":"new_message","dialogId":"7-42","clientName":"Ann","clientAvatar":"https://a/1.png",)"
                   R"("preview":"Hi & bye","fromSelf":false})");
-  CAF_CHECK_EQUAL(out[1].room, "dialog:7-42");
+  CAF_CHECK_EQUAL(out[1].rooms, std::vector<std::string>{"dialog:7-42"});
   CAF_CHECK_EQUAL(out[1].event, "message");
   CAF_CHECK_EQUAL(out[1].data_json,
                   R"({"id":555,"idUserFrom":42,"idUserTo":7,"type":"text",)"
@@ -114,6 +114,23 @@ CAF_TEST(a chat message becomes a toast and a dialog message) {
   CAF_CHECK_EQUAL(sent.dialog_id, "7-9");
   CAF_CHECK(sent.from_self);
   CAF_CHECK_EQUAL(sent.text, "[photo]");
+}
+
+CAF_TEST(reads and typing go to the dialog and the profile as one delivery) {
+  rapidjson::Document d;
+  d.Parse(R"({"type":"chat_MessageRead","data":{"idInterlocutor":42,"idMessage":555}})");
+  auto e = std::get<rtm::event>(rtm::parse_event(d, "7"));
+  auto out = rtm::deliveries(e, {});
+  CAF_REQUIRE_EQUAL(out.size(), 1u);
+  CAF_CHECK_EQUAL(out[0].rooms, (std::vector<std::string>{"dialog:7-42", "profile:7"}));
+  CAF_CHECK_EQUAL(out[0].event, "message_read");
+  CAF_CHECK_EQUAL(out[0].data_json, R"({"messageId":555,"idInterlocutor":42,"dialogId":"7-42"})");
+  rapidjson::Document t;
+  t.Parse(R"({"type":"chat_DialogTyping","data":{"idUser":42,"idInterlocutor":7}})");
+  auto typing = rtm::deliveries(std::get<rtm::event>(rtm::parse_event(t, "7")), {});
+  CAF_REQUIRE_EQUAL(typing.size(), 1u);
+  CAF_CHECK_EQUAL(typing[0].rooms, (std::vector<std::string>{"dialog:7-42", "profile:7"}));
+  CAF_CHECK_EQUAL(typing[0].data_json, R"({"dialogId":"7-42","idUser":42,"idInterlocutor":7,"isTyping":true})");
 }
 
 CAF_TEST(events missing their ids are refused with the field named) {

@@ -28,7 +28,7 @@ void path_router::handle(const std::shared_ptr<http_session>& session, request&&
 }
 
 listener::listener(asio::io_context& ioc, std::shared_ptr<router> r, uint64_t body_limit)
-  : ioc_(ioc), acceptor_(ioc), router_(std::move(r)), body_limit_(body_limit) {
+  : ioc_(ioc), acceptor_(ioc), router_(std::move(r)), body_limit_(body_limit), pause_(ioc) {
 }
 
 std::variant<uint16_t, std::string> listener::start(const std::string& address, uint16_t port) {
@@ -53,6 +53,7 @@ std::variant<uint16_t, std::string> listener::start(const std::string& address, 
 void listener::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
+  pause_.cancel();
 }
 
 void listener::do_accept() {
@@ -60,11 +61,21 @@ void listener::do_accept() {
     if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
       return;
     if (ec) {
-      spdlog::warn("accept failed: {}", ec.message());
-    } else {
-      sock.set_option(tcp::no_delay(true), ec);
-      std::make_shared<http_session>(std::move(sock), self->router_, self->body_limit_)->run();
+      if (self->failed_in_a_row_++ == 0)
+        spdlog::warn("accept failed: {} (pausing accepts for 50 ms at a time until it works)", ec.message());
+      self->pause_.expires_after(std::chrono::milliseconds(50));
+      self->pause_.async_wait([self](beast::error_code wec) {
+        if (!wec && self->acceptor_.is_open())
+          self->do_accept();
+      });
+      return;
     }
+    if (self->failed_in_a_row_ > 0) {
+      spdlog::info("accepting again after {} failed accepts", self->failed_in_a_row_);
+      self->failed_in_a_row_ = 0;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    std::make_shared<http_session>(std::move(sock), self->router_, self->body_limit_)->run();
     self->do_accept();
   });
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+
+#include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <string>
 #include <variant>
@@ -42,6 +44,10 @@ private:
   tcp::acceptor acceptor_;
   std::shared_ptr<router> router_;
   uint64_t body_limit_;
+  // After a failed accept (e.g. out of descriptors) accepting pauses a little
+  // instead of spinning; the failure is logged once per run of them.
+  asio::steady_timer pause_;
+  uint64_t failed_in_a_row_ = 0;
 };
 
 } // namespace parley::net

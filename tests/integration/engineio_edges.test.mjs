@@ -2,9 +2,10 @@
 // Node server answers them: overlapping polls, a POST after close, CORS, and an
 // upgrade that never completes.
 import assert from "node:assert/strict";
+import { connect as tcpConnect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import { startParley, withTimeout } from "./harness.mjs";
+import { sleep, startParley, withTimeout } from "./harness.mjs";
 
 const ORIGIN = "http://app.example";
 let parley;
@@ -102,5 +103,51 @@ describe("upgrade", () => {
     assert.equal(post.status, 200);
     const close = await fetch(`${base()}&sid=${sid}`, { method: "POST", body: "1" });
     assert.equal(await close.text(), "ok");
+  });
+});
+
+describe("descriptors", () => {
+  it("out of descriptors, accepting pauses instead of spinning; the server goes on", async () => {
+    const p = await startParley([], { wrap: ["prlimit", "--nofile=32"] });
+    try {
+      const { port } = new URL(p.url);
+      const socks = [];
+      try {
+        for (let i = 0; i < 60; i++) {
+          const s = tcpConnect({ host: "127.0.0.1", port: Number(port) });
+          s.on("error", () => {});
+          socks.push(s);
+        }
+        await withTimeout(Promise.all(socks.map((s) => new Promise((r) => s.once("connect", r)))), 5000, "tcp connects");
+        await withTimeout(
+          (async () => {
+            while (!p.stdout.includes("accept failed")) await sleep(20);
+          })(),
+          5000,
+          "the accept failure to be logged",
+        );
+        await sleep(300);
+        assert.equal(p.stdout.match(/accept failed: Too many open files/g).length, 1, "logged once");
+      } finally {
+        for (const s of socks) s.destroy();
+      }
+      // Descriptors come back as those connections close; new clients get in.
+      const health = await withTimeout(
+        (async () => {
+          for (;;) {
+            try {
+              const res = await fetch(p.url + "/health");
+              if (res.status === 200) return res.json();
+            } catch {}
+            await sleep(50);
+          }
+        })(),
+        10000,
+        "/health after the storm",
+      );
+      assert.deepEqual(health, { status: "ok" });
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
   });
 });

@@ -12,7 +12,8 @@ export const API_KEY = "integration-api-key";
 
 // Starts build/parley with the given extra options; resolves once it prints its
 // listening line. `stop()` sends SIGTERM and resolves with the exit code.
-export async function startParley(extra = [], { expectExit = false } = {}) {
+// `wrap` runs it under another command (e.g. ["prlimit", "--nofile=32"]).
+export async function startParley(extra = [], { expectExit = false, wrap = [] } = {}) {
   const defaults = [
     "--parley.http.port=0",
     `--parley.auth.jwt-secret=${SECRET}`,
@@ -24,7 +25,8 @@ export async function startParley(extra = [], { expectExit = false } = {}) {
   const key = (a) => a.split("=")[0];
   const given = new Set(extra.map(key));
   const args = [...defaults.filter((a) => !given.has(key(a))), ...extra];
-  const child = spawn(`${BUILD}/parley`, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const cmd = [...wrap, `${BUILD}/parley`, ...args];
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -51,6 +53,10 @@ export async function startParley(extra = [], { expectExit = false } = {}) {
     child,
     get stderr() {
       return stderr;
+    },
+    // Everything printed so far (the log goes to stdout).
+    get stdout() {
+      return stdout;
     },
     async stop() {
       if (child.exitCode !== null) return child.exitCode;

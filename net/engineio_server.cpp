@@ -165,10 +165,15 @@ void session::close(std::string_view reason) {
     }
   };
   bool broken = reason == "transport error" || reason == "transport close" || reason == "slow client";
-  shut(ws_, !broken);
+  if (ws_ && ws_writing_ && !broken)
+    close_ws_after_write_ = true; // the close frame follows the write in flight
+  else
+    shut(ws_, !broken);
   shut(probe_, !broken);
-  out_.clear();
-  out_bytes_ = 0;
+  if (!ws_writing_) { // else out_ holds the payloads being written: the write's handler clears it
+    out_.clear();
+    out_bytes_ = 0;
+  }
   if (auto h = std::move(handler_))
     h->on_close(*this, reason);
 }
@@ -284,25 +289,75 @@ void session::on_ws_read(beast::error_code ec, size_t) {
     ws_read();
 }
 
+size_t ws_frame_header(uint8_t* out, bool binary, uint64_t n) {
+  out[0] = static_cast<uint8_t>(0x80 | (binary ? 0x2 : 0x1)); // FIN, opcode
+  if (n < 126) {
+    out[1] = static_cast<uint8_t>(n);
+    return 2;
+  }
+  if (n <= 0xffff) {
+    out[1] = 126;
+    out[2] = static_cast<uint8_t>(n >> 8);
+    out[3] = static_cast<uint8_t>(n);
+    return 4;
+  }
+  out[1] = 127;
+  for (int i = 0; i < 8; ++i)
+    out[2 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
+  return 10;
+}
+
+// Everything queued goes out in one gathered write: each frame's WebSocket
+// header (server frames are unmasked) followed by the shared payload, so n
+// deliveries to one client cost one system call, not n. Beast keeps the
+// reading side and the close handshake; the two never write at once because
+// a graceful close waits for the write in flight (see close()).
 void session::ws_write() {
   if (ws_writing_ || out_.empty() || closed_ || !ws_)
     return;
   ws_writing_ = true;
-  auto bytes = out_.front().bytes;
-  ws_->text(!out_.front().binary);
-  ws_->async_write(asio::buffer(*bytes),
-                   [self = shared_from_this(), bytes](beast::error_code ec, size_t) {
-                     self->ws_writing_ = false;
-                     if (self->closed_)
-                       return;
-                     if (ec) {
-                       self->close("transport error");
-                       return;
-                     }
-                     self->out_bytes_ -= self->out_.front().size();
-                     self->out_.pop_front();
-                     self->ws_write();
-                   });
+  size_t n = std::min(out_.size(), max_frames_per_write);
+  auto scratch = std::make_shared<write_scratch>();
+  scratch->headers.resize(n * 10);
+  scratch->buffers.reserve(2 * n);
+  uint8_t* h = scratch->headers.data();
+  for (size_t i = 0; i < n; ++i) {
+    auto& f = out_[i];
+    size_t len = ws_frame_header(h, f.binary, f.size());
+    scratch->buffers.emplace_back(h, len);
+    if (f.size() > 0)
+      scratch->buffers.emplace_back(f.bytes->data(), f.bytes->size());
+    h += len;
+  }
+  // The payloads stay alive in out_ until the write completes.
+  asio::async_write(beast::get_lowest_layer(*ws_), scratch->buffers,
+                    [self = shared_from_this(), scratch, n](beast::error_code ec, size_t) {
+                      self->ws_writing_ = false;
+                      if (self->closed_) {
+                        self->out_.clear();
+                        self->out_bytes_ = 0;
+                        self->finish_close();
+                        return;
+                      }
+                      if (ec) {
+                        self->close("transport error");
+                        return;
+                      }
+                      for (size_t i = 0; i < n; ++i) {
+                        self->out_bytes_ -= self->out_.front().size();
+                        self->out_.pop_front();
+                      }
+                      counters().ws_writes.fetch_add(1, std::memory_order_relaxed);
+                      self->ws_write();
+                    });
+}
+
+void session::finish_close() {
+  if (!close_ws_after_write_)
+    return;
+  close_ws_after_write_ = false;
+  if (auto ws = std::move(ws_))
+    ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
 }
 
 void session::begin_upgrade(std::shared_ptr<ws_stream> ws) {

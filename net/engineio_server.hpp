@@ -97,6 +97,12 @@ private:
   void ws_read();
   void on_ws_read(beast::error_code ec, size_t n);
   void ws_write();
+  void finish_close();
+  struct write_scratch {
+    std::vector<uint8_t> headers;
+    std::vector<asio::const_buffer> buffers;
+  };
+  static constexpr size_t max_frames_per_write = 256;
   void probe_read();
   void on_probe_read(beast::error_code ec, size_t n);
 
@@ -117,6 +123,7 @@ private:
   std::shared_ptr<ws_stream> ws_;
   beast::flat_buffer ws_buf_;
   bool ws_writing_ = false;
+  bool close_ws_after_write_ = false;
 
   std::shared_ptr<ws_stream> probe_;     // WebSocket being upgraded to
   beast::flat_buffer probe_buf_;

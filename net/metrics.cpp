@@ -39,6 +39,7 @@ std::string metrics::render() const {
   line(out, "parley_packets_out_total", "counter", "Socket.IO packets sent to one socket", packets_out);
   line(out, "parley_fanouts_total", "counter", "room publishes", fanouts);
   line(out, "parley_fanout_deliveries_total", "counter", "frames delivered by fan-out", deliveries);
+  line(out, "parley_ws_writes_total", "counter", "gathered WebSocket writes (frames coalesced per write)", ws_writes);
   line(out, "parley_slow_clients_dropped_total", "counter", "clients dropped for a full write queue",
        slow_clients_dropped);
   line(out, "parley_invalid_payloads_total", "counter", "payloads refused by schema", invalid_payloads);

@@ -18,6 +18,7 @@ struct metrics {
   std::atomic<uint64_t> packets_out{0};     // Socket.IO packets to single clients
   std::atomic<uint64_t> fanouts{0};         // room publishes
   std::atomic<uint64_t> deliveries{0};      // frames handed to receivers by fan-out
+  std::atomic<uint64_t> ws_writes{0};       // gathered WebSocket writes (one per system call)
   std::atomic<uint64_t> slow_clients_dropped{0};
   std::atomic<uint64_t> invalid_payloads{0};
   std::atomic<uint64_t> api_requests{0};

@@ -7,7 +7,7 @@ import { api, connect, emitWithAck, recorder, startParley, token, withTimeout } 
 
 let parley;
 before(async () => {
-  parley = await startParley(["--parley.limits.max-write-queue=262144"]);
+  parley = await startParley(["--parley.limits.max-write-queue=2097152"]);
 });
 after(async () => {
   assert.equal(await parley.stop(), 0);
@@ -69,4 +69,41 @@ it("drops the client that stopped reading, delivers everything to the others", a
   stuck._socket.resume();
   await withTimeout(closed, 10000, "the stuck client to see its connection closed");
   good.close();
+});
+
+it("a client that pauses gets every frame once it reads again, coalesced into few writes", async () => {
+  const parley = await startParley(["--parley.limits.max-write-queue=33554432"]);
+  const claims = { sub: "p", rooms: ["conversation:*"] };
+  const paused = await rawClient(parley.url, claims);
+  const metric = async (name) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec((await api(parley.url, "GET", "/metrics", undefined, { key: null })).text)[1]);
+  const writesBefore = await metric("parley_ws_writes_total");
+  const received = [];
+  paused.on("message", (d) => {
+    const t = d.toString();
+    if (t.startsWith('42["burst"')) received.push(JSON.parse(t.slice(2))[1]);
+  });
+  paused._socket.pause();
+  // Sizes that take each WebSocket length encoding: 7-bit, 16-bit and 64-bit.
+  // About 12 MB in all: more than the kernel buffers for a client that does not
+  // read (up to 4 MiB sent, ~128 KiB received), under this server's queue limit.
+  const sizes = [10, 1000, 400 * 1024];
+  const N = 90;
+  for (let i = 0; i < N; i++) {
+    const r = await api(parley.url, "POST", "/api/v1/publish", { room: "conversation:slow", event: "burst", data: { i, pad: "y".repeat(sizes[i % 3]) } });
+    assert.equal(r.status, 200);
+  }
+  paused._socket.resume();
+  await withTimeout(
+    (async () => {
+      while (received.length < N) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    10000,
+    "every burst frame",
+  );
+  assert.deepEqual(received.map((d) => d.i), [...Array(N).keys()]);
+  assert.deepEqual(received.map((d) => d.pad.length), [...Array(N).keys()].map((i) => sizes[i % 3]));
+  const writes = (await metric("parley_ws_writes_total")) - writesBefore;
+  assert.ok(writes < N / 2, `${N} frames went out in ${writes} writes`);
+  paused.close();
+  assert.equal(await parley.stop(), 0);
 });

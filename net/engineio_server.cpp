@@ -115,9 +115,20 @@ void session::send(const frame& f) {
     return;
   }
   if (ws_)
-    ws_write();
+    schedule_write();
   else if (poll_ && !upgrading_)
     flush_poll();
+}
+
+// The write starts from a handler posted behind everything already queued on
+// the I/O thread, so the frames of every fan-out waiting there go out together.
+void session::schedule_write() {
+  if (write_scheduled_ || ws_writing_)
+    return;
+  write_scheduled_ = true;
+  srv_.dirty_.push_back(shared_from_this());
+  if (srv_.dirty_.size() == 1)
+    asio::post(srv_.context(), [srv = &srv_] { srv->flush_writes(); });
 }
 
 void session::post_send(frame f) {
@@ -630,6 +641,15 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
     }
     then(ws);
   });
+}
+
+void server::flush_writes() {
+  auto dirty = std::move(dirty_);
+  dirty_.clear();
+  for (auto& s : dirty) {
+    s->write_scheduled_ = false;
+    s->ws_write();
+  }
 }
 
 std::string server::new_sid() {

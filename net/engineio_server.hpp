@@ -97,6 +97,7 @@ private:
   void ws_read();
   void on_ws_read(beast::error_code ec, size_t n);
   void ws_write();
+  void schedule_write();
   void finish_close();
   struct write_scratch {
     std::vector<uint8_t> headers;
@@ -124,6 +125,7 @@ private:
   beast::flat_buffer ws_buf_;
   bool ws_writing_ = false;
   bool close_ws_after_write_ = false;
+  bool write_scheduled_ = false;
 
   std::shared_ptr<ws_stream> probe_;     // WebSocket being upgraded to
   beast::flat_buffer probe_buf_;
@@ -164,6 +166,9 @@ private:
   std::string open_packet(const std::string& sid, bool websocket) const;
   std::string new_sid();
   void forget(const std::string& sid);
+  void flush_writes();
+
+  std::vector<std::shared_ptr<session>> dirty_; // sessions with a write scheduled
 
   asio::io_context& ioc_;
   options opts_;

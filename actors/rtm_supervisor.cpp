@@ -62,6 +62,13 @@ caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, ru
     e.spec = p;
     start(self, rt, client, e);
   }
+  // Shutdown (or the root supervisor restarting us): the upstreams go too.
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    for (auto& [id, e] : self->state.profiles)
+      if (e.upstream)
+        self->send_exit(e.upstream, em.reason);
+    self->quit(em.reason);
+  });
   self->set_down_handler([self, rt, client](caf::down_msg& dm) {
     for (auto& [id, e] : self->state.profiles) {
       if (e.upstream.address() != dm.source)

@@ -80,7 +80,7 @@ void set_partner(event& e, const Value& user, const Value& interlocutor) {
   e.dialog_id = e.profile + "-" + e.interlocutor;
 }
 
-std::string missing(const std::string& type, const char* what) {
+std::string missing(const std::string& type, const std::string& what) {
   return type + " without " + what;
 }
 
@@ -137,6 +137,33 @@ const char* internal_name(event_kind k) {
   return "rtm.message";
 }
 
+// The id, sender and recipient of a message or an email (field names per
+// kind), and from them who the partner is and the dialog id.
+struct party_keys {
+  const char* id;
+  const char* from;
+  const char* to;
+};
+static std::optional<std::string> read_parties(event& e, const Value& obj, const char* what, party_keys k,
+                                        const std::string& profile) {
+  auto id = member(obj, k.id);
+  auto from = member(obj, k.from);
+  auto to = member(obj, k.to);
+  for (auto [v, key] : {std::pair{id, k.id}, std::pair{from, k.from}, std::pair{to, k.to}})
+    if (!is_id(v))
+      return missing(e.upstream_type, std::string{what} + "." + key);
+  e.id = id_text(*id);
+  e.id_json = sio::to_json(*id);
+  e.from_json = sio::to_json(*from);
+  e.to_json = sio::to_json(*to);
+  e.from_self = id_text(*from) == profile;
+  auto& partner = e.from_self ? *to : *from;
+  e.interlocutor = id_text(partner);
+  e.interlocutor_json = sio::to_json(partner);
+  e.dialog_id = profile + "-" + e.interlocutor;
+  return std::nullopt;
+}
+
 std::variant<event, std::string> parse_event(const Value& data, const std::string& profile) {
   auto type = member(data, "type");
   if (!type || !type->IsString())
@@ -152,25 +179,9 @@ std::variant<event, std::string> parse_event(const Value& data, const std::strin
       msg = member(data, "message");
     if (!msg || !msg->IsObject())
       return missing(t, "data.message");
-    auto id = member(*msg, "id");
-    auto from = member(*msg, "idUserFrom");
-    auto to = member(*msg, "idUserTo");
-    if (!is_id(id))
-      return missing(t, "message.id");
-    if (!is_id(from))
-      return missing(t, "message.idUserFrom");
-    if (!is_id(to))
-      return missing(t, "message.idUserTo");
+    if (auto err = read_parties(e, *msg, "message", {"id", "idUserFrom", "idUserTo"}, profile))
+      return *err;
     e.kind = event_kind::message_new;
-    e.id = id_text(*id);
-    e.id_json = sio::to_json(*id);
-    e.from_json = sio::to_json(*from);
-    e.to_json = sio::to_json(*to);
-    e.from_self = id_text(*from) == profile;
-    auto& partner = e.from_self ? *to : *from;
-    e.interlocutor = id_text(partner);
-    e.interlocutor_json = sio::to_json(partner);
-    e.dialog_id = profile + "-" + e.interlocutor;
     auto mt = member(*msg, "type");
     e.message_type = mt && mt->IsString() ? std::string{mt->GetString(), mt->GetStringLength()} : "text";
     auto content = member(*msg, "content");
@@ -196,25 +207,9 @@ std::variant<event, std::string> parse_event(const Value& data, const std::strin
       mail = path(data, {"data", "email"});
     if (!mail || !mail->IsObject())
       return missing(t, "data.email");
-    auto id = member(*mail, "id");
-    auto from = member(*mail, "id_user_from");
-    auto to = member(*mail, "id_user_to");
-    if (!is_id(id))
-      return missing(t, "email.id");
-    if (!is_id(from))
-      return missing(t, "email.id_user_from");
-    if (!is_id(to))
-      return missing(t, "email.id_user_to");
+    if (auto err = read_parties(e, *mail, "email", {"id", "id_user_from", "id_user_to"}, profile))
+      return *err;
     e.kind = event_kind::email_new;
-    e.id = id_text(*id);
-    e.id_json = sio::to_json(*id);
-    e.from_json = sio::to_json(*from);
-    e.to_json = sio::to_json(*to);
-    e.from_self = id_text(*from) == profile;
-    auto& partner = e.from_self ? *to : *from;
-    e.interlocutor = id_text(partner);
-    e.interlocutor_json = sio::to_json(partner);
-    e.dialog_id = profile + "-" + e.interlocutor;
     e.correspondence_json = json_or_null(member(*mail, "id_correspondence"));
     e.title_json = json_or_null(member(*mail, "title"));
     if (auto c = member(*mail, "content"); c && c->IsString())

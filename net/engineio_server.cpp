@@ -328,9 +328,9 @@ void session::ws_write() {
     return;
   ws_writing_ = true;
   size_t n = std::min(out_.size(), max_frames_per_write);
-  auto scratch = std::make_shared<write_scratch>();
+  std::shared_ptr<write_scratch> scratch = srv_.take_scratch();
   scratch->headers.resize(n * 10);
-  scratch->buffers.reserve(2 * n);
+  scratch->buffers.clear();
   uint8_t* h = scratch->headers.data();
   for (size_t i = 0; i < n; ++i) {
     auto& f = out_[i];
@@ -341,9 +341,13 @@ void session::ws_write() {
     h += len;
   }
   // The payloads stay alive in out_ until the write completes.
-  asio::async_write(beast::get_lowest_layer(*ws_), scratch->buffers,
-                    [self = shared_from_this(), scratch, n](beast::error_code ec, size_t) {
+  // The buffer list is referred to, not copied, while the write runs.
+  buffer_span bufs{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()};
+  asio::async_write(beast::get_lowest_layer(*ws_), bufs,
+                    [self = shared_from_this(), scratch = std::move(scratch), n](beast::error_code ec,
+                                                                                  size_t) mutable {
                       self->ws_writing_ = false;
+                      self->srv_.give_back(std::move(scratch));
                       if (self->closed_) {
                         self->out_.clear();
                         self->out_bytes_ = 0;
@@ -641,6 +645,20 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
     }
     then(ws);
   });
+}
+
+std::shared_ptr<session::write_scratch> server::take_scratch() {
+  if (spare_scratch_.empty())
+    return std::make_shared<session::write_scratch>();
+  auto s = std::move(spare_scratch_.back());
+  spare_scratch_.pop_back();
+  return s;
+}
+
+void server::give_back(std::shared_ptr<session::write_scratch> s) {
+  // Keep a few, and none that grew large (a burst to one client).
+  if (spare_scratch_.size() < 1024 && s.use_count() == 1 && s->buffers.capacity() <= 2 * max_frames_kept)
+    spare_scratch_.push_back(std::move(s));
 }
 
 void server::flush_writes() {

@@ -99,6 +99,15 @@ private:
   void ws_write();
   void schedule_write();
   void finish_close();
+  // A buffer sequence over a list owned elsewhere (asio copies sequences).
+  struct buffer_span {
+    using value_type = asio::const_buffer;
+    using const_iterator = const asio::const_buffer*;
+    const asio::const_buffer* b;
+    const asio::const_buffer* e;
+    const_iterator begin() const { return b; }
+    const_iterator end() const { return e; }
+  };
   struct write_scratch {
     std::vector<uint8_t> headers;
     std::vector<asio::const_buffer> buffers;
@@ -167,6 +176,11 @@ private:
   std::string new_sid();
   void forget(const std::string& sid);
   void flush_writes();
+  // Header and buffer lists of WebSocket writes, reused across writes.
+  std::shared_ptr<session::write_scratch> take_scratch();
+  void give_back(std::shared_ptr<session::write_scratch> s);
+  static constexpr size_t max_frames_kept = 16;
+  std::vector<std::shared_ptr<session::write_scratch>> spare_scratch_;
 
   std::vector<std::shared_ptr<session>> dirty_; // sessions with a write scheduled
 

@@ -284,9 +284,10 @@ void session::on_ws_read(beast::error_code ec, size_t) {
   }
   std::string data = beast::buffers_to_string(ws_buf_.data());
   bool text = ws_->got_text();
+  // An idle connection holds no read buffer (Beast reads frame headers into
+  // its own; this one is allocated when a payload arrives).
   ws_buf_.consume(ws_buf_.size());
-  if (ws_buf_.capacity() > 8192)
-    ws_buf_.shrink_to_fit();
+  ws_buf_.shrink_to_fit();
   if (!text) {
     on_packet(packet{packet_type::message, true, std::move(data)});
   } else if (auto p = decode_text(data)) {
@@ -358,10 +359,9 @@ void session::ws_write() {
                         self->close("transport error");
                         return;
                       }
-                      for (size_t i = 0; i < n; ++i) {
-                        self->out_bytes_ -= self->out_.front().size();
-                        self->out_.pop_front();
-                      }
+                      for (size_t i = 0; i < n; ++i)
+                        self->out_bytes_ -= self->out_[i].size();
+                      self->out_.pop_front(n);
                       counters().ws_writes.fetch_add(1, std::memory_order_relaxed);
                       self->ws_write();
                     });

@@ -43,6 +43,37 @@ struct handshake {
 
 class session;
 
+// A session's outbound frames: a vector consumed from the front. Unlike
+// std::deque it allocates nothing until the first frame, and an idle
+// connection keeps at most a few slots.
+class frame_queue {
+public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  const frame& operator[](size_t i) const { return items_[head_ + i]; }
+  const frame& back() const { return items_.back(); }
+  const frame* begin() const { return items_.data() + head_; }
+  const frame* end() const { return items_.data() + items_.size(); }
+  void push_back(const frame& f) { items_.push_back(f); }
+  void pop_front(size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      items_[head_ + i].bytes.reset();
+    head_ += n;
+    if (head_ == items_.size())
+      clear();
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+    if (items_.capacity() > 64)
+      std::vector<frame>().swap(items_);
+  }
+
+private:
+  std::vector<frame> items_;
+  size_t head_ = 0;
+};
+
 // The layer above Engine.IO (Socket.IO, or the conformance echo).
 class session_handler {
 public:
@@ -67,7 +98,7 @@ public:
   bool is_websocket() const { return ws_ != nullptr; }
   server& owner() { return srv_; }
   // What waits to be written (inspection, e.g. by tests).
-  const std::deque<frame>& queued() const { return out_; }
+  const frame_queue& queued() const { return out_; }
 
   // I/O thread only.
   void send(const frame& f);
@@ -124,7 +155,7 @@ private:
   uint64_t heartbeat_gen_ = 0;
   bool awaiting_pong_ = false;
 
-  std::deque<frame> out_;
+  frame_queue out_;
   uint64_t out_bytes_ = 0;
 
   std::shared_ptr<http_session> poll_;   // the pending long-polling GET

@@ -37,6 +37,7 @@ struct packet {
 struct frame {
   std::shared_ptr<const std::string> bytes;
   bool binary = false;
+  bool raw = false; // WebSocket only: bytes are a whole frame, header included (pong, close)
   size_t size() const { return bytes ? bytes->size() : 0; }
 };
 

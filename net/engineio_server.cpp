@@ -165,22 +165,22 @@ void session::close(std::string_view reason) {
     srv_.apply_cors(poll_request_, res);
     hs->reply(std::move(res));
   }
-  auto shut = [](const std::shared_ptr<ws_stream>& ws, bool graceful) {
-    if (!ws)
-      return;
-    if (graceful) {
-      ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+  if (ws_) {
+    // A close frame answers the peer's, names our protocol error, or ends a
+    // close of ours; a broken or stuck connection is just closed.
+    bool broken = reason == "transport error" || reason == "transport close" || reason == "slow client";
+    uint16_t code = ws_->close_code ? ws_->close_code : broken ? 0 : ws::close_normal;
+    if (code) {
+      send_close_frame(code);
     } else {
       beast::error_code ec;
-      beast::get_lowest_layer(*ws).socket().close(ec);
+      ws_->sock.close(ec);
     }
-  };
-  bool broken = reason == "transport error" || reason == "transport close" || reason == "slow client";
-  if (ws_ && ws_writing_ && !broken)
-    close_ws_after_write_ = true; // the close frame follows the write in flight
-  else
-    shut(ws_, !broken);
-  shut(probe_, !broken);
+  }
+  if (probe_) {
+    beast::error_code ec;
+    probe_->sock.close(ec);
+  }
   if (!ws_writing_) { // else out_ holds the payloads being written: the write's handler clears it
     out_.clear();
     out_bytes_ = 0;
@@ -259,71 +259,107 @@ void session::on_post(const std::shared_ptr<http_session>& hs, request&& req) {
 
 // -- WebSocket ------------------------------------------------------------------
 
-void session::attach_websocket(std::shared_ptr<ws_stream> ws) {
+void session::attach_websocket(std::shared_ptr<ws_link> ws) {
   ws_ = std::move(ws);
-  ws_read();
+  ws_read(ws_);
 }
 
-void session::ws_read() {
-  ws_->async_read(ws_buf_, [self = shared_from_this()](beast::error_code ec, size_t n) {
-    self->on_ws_read(ec, n);
+void session::ws_read(const std::shared_ptr<ws_link>& l) {
+  l->sock.async_wait(tcp::socket::wait_read, [self = shared_from_this(), l](beast::error_code ec) {
+    self->on_ws_readable(l, ec);
   });
 }
 
-void session::on_ws_read(beast::error_code ec, size_t) {
-  if (closed_)
+void session::on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_code ec) {
+  if (closed_ || (l != ws_ && l != probe_))
     return;
+  auto lost = [&](const char* reason) {
+    if (l == ws_)
+      close(reason);
+    else
+      abandon_upgrade();
+  };
   if (ec) {
-    if (ec == websocket::error::message_too_big)
-      spdlog::info("eio {}: WebSocket message over max-payload, closing", sid_);
-    else if (ec != websocket::error::closed && ec != asio::error::eof
-             && ec != asio::error::connection_reset)
-      spdlog::info("eio {}: WebSocket read failed: {}", sid_, ec.message());
-    close(ec == websocket::error::closed ? "transport close" : "transport error");
+    lost("transport error");
     return;
   }
-  std::string data = beast::buffers_to_string(ws_buf_.data());
-  bool text = ws_->got_text();
-  // An idle connection holds no read buffer (Beast reads frame headers into
-  // its own; this one is allocated when a payload arrives).
-  ws_buf_.consume(ws_buf_.size());
-  ws_buf_.shrink_to_fit();
-  if (!text) {
+  // One read buffer for every connection of this thread: bytes are copied to
+  // the connection only while a frame is incomplete.
+  static thread_local char buf[64 * 1024];
+  for (;;) {
+    size_t n = l->sock.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+      break;
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::connection_reset)
+        spdlog::info("eio {}: WebSocket read failed: {}", sid_, ec.message());
+      lost(ec == asio::error::eof ? "transport close" : "transport error");
+      return;
+    }
+    l->in.append(buf, n);
+    if (n < sizeof buf)
+      break;
+  }
+  size_t pos = 0;
+  for (;;) {
+    auto e = l->reader.next(l->in, pos);
+    using ev = ws::reader::event;
+    if (e.kind == ev::need_more)
+      break;
+    bool main = l == ws_;
+    switch (e.kind) {
+      case ev::message:
+        if (main)
+          on_ws_message(std::move(e.data), e.binary);
+        else
+          on_probe_message(std::move(e.data), e.binary);
+        break;
+      case ev::ping:
+        if (main) {
+          uint8_t head[10];
+          auto h = ws::encode_header(head, ws::op_pong, e.data.size());
+          auto bytes = std::make_shared<std::string>(reinterpret_cast<const char*>(head), h);
+          *bytes += e.data;
+          send(frame{std::move(bytes), false, true});
+        }
+        break;
+      case ev::pong:
+        break;
+      case ev::close:
+        l->close_code = e.code == 1005 ? ws::close_normal : e.code;
+        lost("transport close");
+        return;
+      case ev::error:
+        spdlog::info("eio {}: WebSocket {}, closing with {}", sid_, e.data, e.code);
+        l->close_code = e.code;
+        lost("transport error");
+        return;
+      default:
+        break;
+    }
+    if (closed_ || (l != ws_ && l != probe_))
+      return;
+  }
+  l->in.erase(0, pos);
+  if (l->in.empty())
+    std::string{}.swap(l->in);
+  ws_read(l);
+}
+
+void session::on_ws_message(std::string&& data, bool binary) {
+  if (binary) {
     on_packet(packet{packet_type::message, true, std::move(data)});
   } else if (auto p = decode_text(data)) {
     on_packet(std::move(*p));
   } else {
     spdlog::info("eio {}: invalid packet on WebSocket, closing", sid_);
     close("parse error");
-    return;
   }
-  if (!closed_)
-    ws_read();
-}
-
-size_t ws_frame_header(uint8_t* out, bool binary, uint64_t n) {
-  out[0] = static_cast<uint8_t>(0x80 | (binary ? 0x2 : 0x1)); // FIN, opcode
-  if (n < 126) {
-    out[1] = static_cast<uint8_t>(n);
-    return 2;
-  }
-  if (n <= 0xffff) {
-    out[1] = 126;
-    out[2] = static_cast<uint8_t>(n >> 8);
-    out[3] = static_cast<uint8_t>(n);
-    return 4;
-  }
-  out[1] = 127;
-  for (int i = 0; i < 8; ++i)
-    out[2 + i] = static_cast<uint8_t>(n >> (56 - 8 * i));
-  return 10;
 }
 
 // Everything queued goes out in one gathered write: each frame's WebSocket
 // header (server frames are unmasked) followed by the shared payload, so n
-// deliveries to one client cost one system call, not n. Beast keeps the
-// reading side and the close handshake; the two never write at once because
-// a graceful close waits for the write in flight (see close()).
+// deliveries to one client cost one system call, not n.
 void session::ws_write() {
   if (ws_writing_ || out_.empty() || closed_ || !ws_)
     return;
@@ -335,16 +371,18 @@ void session::ws_write() {
   uint8_t* h = scratch->headers.data();
   for (size_t i = 0; i < n; ++i) {
     auto& f = out_[i];
-    size_t len = ws_frame_header(h, f.binary, f.size());
-    scratch->buffers.emplace_back(h, len);
+    if (!f.raw) {
+      size_t len = ws::encode_header(h, f.binary ? ws::op_binary : ws::op_text, f.size());
+      scratch->buffers.emplace_back(h, len);
+      h += len;
+    }
     if (f.size() > 0)
       scratch->buffers.emplace_back(f.bytes->data(), f.bytes->size());
-    h += len;
   }
-  // The payloads stay alive in out_ until the write completes.
-  // The buffer list is referred to, not copied, while the write runs.
+  // The payloads stay alive in out_ until the write completes; the buffer list
+  // is referred to, not copied, while the write runs.
   buffer_span bufs{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()};
-  asio::async_write(beast::get_lowest_layer(*ws_), bufs,
+  asio::async_write(ws_->sock, bufs,
                     [self = shared_from_this(), scratch = std::move(scratch), n](beast::error_code ec,
                                                                                   size_t) mutable {
                       self->ws_writing_ = false;
@@ -352,7 +390,8 @@ void session::ws_write() {
                       if (self->closed_) {
                         self->out_.clear();
                         self->out_bytes_ = 0;
-                        self->finish_close();
+                        if (auto code = std::exchange(self->close_after_write_, 0); code && !ec)
+                          self->send_close_frame(code);
                         return;
                       }
                       if (ec) {
@@ -367,15 +406,61 @@ void session::ws_write() {
                     });
 }
 
-void session::finish_close() {
-  if (!close_ws_after_write_)
-    return;
-  close_ws_after_write_ = false;
-  if (auto ws = std::move(ws_))
-    ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+namespace {
+
+// After our close frame: no more writes; wait (briefly) for the peer's EOF so
+// that closing does not reset a connection whose last bytes are still unread.
+void linger_and_close(const std::shared_ptr<ws_link>& l) {
+  beast::error_code ec;
+  l->sock.shutdown(tcp::socket::shutdown_send, ec);
+  l->linger = std::make_unique<asio::steady_timer>(l->sock.get_executor());
+  l->linger->expires_after(std::chrono::seconds(2));
+  l->linger->async_wait([l](beast::error_code) {
+    beast::error_code ignored;
+    l->sock.close(ignored);
+  });
+  auto drain = std::make_shared<std::function<void()>>();
+  *drain = [l, drain] {
+    l->sock.async_wait(tcp::socket::wait_read, [l, drain](beast::error_code ec) {
+      static thread_local char sink[4096];
+      size_t n = ec ? 0 : l->sock.read_some(asio::buffer(sink), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again || (!ec && n > 0)) {
+        (*drain)();
+        return;
+      }
+      l->linger->cancel();
+      *drain = nullptr; // breaks the cycle
+    });
+  };
+  (*drain)();
 }
 
-void session::begin_upgrade(std::shared_ptr<ws_stream> ws) {
+// Sends a close frame on a connection nothing else writes to, then lingers.
+void close_link(const std::shared_ptr<ws_link>& l, uint16_t code) {
+  auto bytes = std::make_shared<const std::string>(ws::close_frame(code, {}));
+  asio::async_write(l->sock, asio::buffer(*bytes), [l, bytes](beast::error_code ec, size_t) {
+    if (ec) {
+      beast::error_code ignored;
+      l->sock.close(ignored);
+      return;
+    }
+    linger_and_close(l);
+  });
+}
+
+} // namespace
+
+void session::send_close_frame(uint16_t code) {
+  if (!ws_)
+    return;
+  if (ws_writing_) {
+    close_after_write_ = code;
+    return;
+  }
+  close_link(ws_, code);
+}
+
+void session::begin_upgrade(std::shared_ptr<ws_link> ws) {
   probe_ = std::move(ws);
   upgrading_ = true;
   // A probe that never sends "5" must not leave the session half-upgraded.
@@ -388,33 +473,23 @@ void session::begin_upgrade(std::shared_ptr<ws_stream> ws) {
                  self->sid_);
     self->abandon_upgrade();
   });
-  probe_read();
+  ws_read(probe_);
 }
 
 void session::abandon_upgrade() {
   beast::error_code ignored;
-  beast::get_lowest_layer(*probe_).socket().close(ignored);
+  probe_->sock.close(ignored);
   probe_.reset();
   upgrading_ = false;
   upgrade_timer_.reset();
   flush_poll();
 }
 
-void session::probe_read() {
-  probe_->async_read(probe_buf_, [self = shared_from_this()](beast::error_code ec, size_t n) {
-    self->on_probe_read(ec, n);
-  });
-}
-
-void session::on_probe_read(beast::error_code ec, size_t) {
-  if (closed_ || !probe_)
-    return;
-  if (ec || !probe_->got_text()) {
+void session::on_probe_message(std::string&& text, bool binary) {
+  if (binary) {
     abandon_upgrade();
     return;
   }
-  auto text = beast::buffers_to_string(probe_buf_.data());
-  probe_buf_.consume(probe_buf_.size());
   if (text == "2probe") {
     if (poll_) {
       auto hs = std::move(poll_);
@@ -422,16 +497,18 @@ void session::on_probe_read(beast::error_code ec, size_t) {
       srv_.apply_cors(poll_request_, res);
       hs->reply(std::move(res));
     }
-    static const auto pong_probe = std::make_shared<const std::string>("3probe");
+    static const std::string pong_probe = [] {
+      uint8_t head[10];
+      auto h = ws::encode_header(head, ws::op_text, 6);
+      return std::string(reinterpret_cast<const char*>(head), h) + "3probe";
+    }();
     ws_writing_ = true;
-    probe_->text(true);
-    probe_->async_write(asio::buffer(*pong_probe), [self = shared_from_this()](beast::error_code ec, size_t) {
+    asio::async_write(probe_->sock, asio::buffer(pong_probe), [self = shared_from_this()](beast::error_code ec, size_t) {
       self->ws_writing_ = false;
       if (ec || self->closed_)
         return;
       self->ws_write(); // in case the upgrade completed meanwhile
     });
-    probe_read();
     return;
   }
   if (text == "5") {
@@ -444,7 +521,6 @@ void session::on_probe_read(beast::error_code ec, size_t) {
       srv_.apply_cors(poll_request_, res);
       hs->reply(std::move(res));
     }
-    ws_read();
     ws_write();
     return;
   }
@@ -515,8 +591,8 @@ void server::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       if (*transport != "websocket" || s->ws_) {
         if (*transport == "websocket") {
           // Accept, then close: the client sees a plain close, as with Node.
-          accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_stream> ws) {
-            ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+          accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_link> ws) {
+            close_link(ws, ws::close_normal);
           });
           return;
         }
@@ -524,15 +600,15 @@ void server::handle(const std::shared_ptr<http_session>& hs, request&& req) {
         return;
       }
       if (s->upgrading_) {
-        accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_stream> ws) {
-          ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+        accept_websocket(hs, std::move(req), [](std::shared_ptr<ws_link> ws) {
+          close_link(ws, ws::close_normal);
         });
         return;
       }
-      accept_websocket(hs, std::move(req), [weak = std::weak_ptr<session>(s)](std::shared_ptr<ws_stream> ws) {
+      accept_websocket(hs, std::move(req), [weak = std::weak_ptr<session>(s)](std::shared_ptr<ws_link> ws) {
         auto s = weak.lock();
         if (!s || s->closed_ || s->ws_ || s->upgrading_) {
-          ws->async_close(websocket::close_code::normal, [ws](beast::error_code) {});
+          close_link(ws, ws::close_normal);
           return;
         }
         s->begin_upgrade(std::move(ws));
@@ -619,7 +695,7 @@ void server::handshake_websocket(const std::shared_ptr<http_session>& hs, reques
   // The session exists only once the WebSocket handshake has succeeded.
   auto info = describe(hs, req);
   accept_websocket(hs, std::move(req),
-                   [this, info = std::move(info)](std::shared_ptr<ws_stream> ws) mutable {
+                   [this, info = std::move(info)](std::shared_ptr<ws_link> ws) mutable {
                      auto s = open(std::move(info));
                      s->attach_websocket(std::move(ws));
                      s->send(text_frame(open_packet(s->sid(), true)));
@@ -628,7 +704,7 @@ void server::handshake_websocket(const std::shared_ptr<http_session>& hs, reques
 }
 
 void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
-                              std::function<void(std::shared_ptr<ws_stream>)> then) {
+                              std::function<void(std::shared_ptr<ws_link>)> then) {
   auto ws = std::make_shared<ws_stream>(hs->take_websocket());
   websocket::stream_base::timeout t;
   t.handshake_timeout = std::chrono::seconds(10);
@@ -643,7 +719,11 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
       spdlog::debug("WebSocket handshake failed: {}", ec.message());
       return;
     }
-    then(ws);
+    // From here on the socket is ours (net/ws_frames.hpp); Beast's stream goes.
+    beast::error_code nb;
+    auto sock = beast::get_lowest_layer(*ws).release_socket();
+    sock.non_blocking(true, nb);
+    then(std::make_shared<ws_link>(std::move(sock), opts_.max_payload));
   });
 }
 

@@ -19,6 +19,7 @@
 
 #include "net/engineio_packet.hpp"
 #include "net/http_session.hpp"
+#include "net/ws_frames.hpp"
 
 namespace parley::eio {
 
@@ -87,6 +88,17 @@ using handler_factory = std::function<std::unique_ptr<session_handler>(session&)
 
 class server;
 
+// An established WebSocket: Beast answered the handshake; from then on the
+// socket is read and written here (see net/ws_frames.hpp).
+struct ws_link {
+  ws_link(tcp::socket s, uint64_t max_message) : sock(std::move(s)), reader(max_message) {}
+  tcp::socket sock;
+  std::string in;          // received bytes not yet framed; empty (unallocated) while idle
+  ws::reader reader;
+  uint16_t close_code = 0; // what to answer with: the peer's close, or our protocol error
+  std::unique_ptr<asio::steady_timer> linger; // after our close frame, until the peer's EOF
+};
+
 class session : public std::enable_shared_from_this<session> {
 public:
   session(server& srv, std::string sid, handshake hs);
@@ -122,14 +134,19 @@ private:
   void flush_poll();
 
   // WebSocket
-  void attach_websocket(std::shared_ptr<ws_stream> ws);
-  void begin_upgrade(std::shared_ptr<ws_stream> ws);
+  void attach_websocket(std::shared_ptr<ws_link> ws);
+  void begin_upgrade(std::shared_ptr<ws_link> ws);
   void abandon_upgrade();
-  void ws_read();
-  void on_ws_read(beast::error_code ec, size_t n);
+  // Waits until the socket is readable (no buffer while idle), then reads
+  // and handles every complete frame.
+  void ws_read(const std::shared_ptr<ws_link>& l);
+  void on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_code ec);
+  void on_ws_message(std::string&& data, bool binary);
+  void on_probe_message(std::string&& data, bool binary);
   void ws_write();
   void schedule_write();
-  void finish_close();
+  // The close frame, after the write in flight if there is one.
+  void send_close_frame(uint16_t code);
   // A buffer sequence over a list owned elsewhere (asio copies sequences).
   struct buffer_span {
     using value_type = asio::const_buffer;
@@ -144,8 +161,6 @@ private:
     std::vector<asio::const_buffer> buffers;
   };
   static constexpr size_t max_frames_per_write = 256;
-  void probe_read();
-  void on_probe_read(beast::error_code ec, size_t n);
 
   server& srv_;
   std::string sid_;
@@ -161,14 +176,12 @@ private:
   std::shared_ptr<http_session> poll_;   // the pending long-polling GET
   request poll_request_;                 // its headers, to answer it
 
-  std::shared_ptr<ws_stream> ws_;
-  beast::flat_buffer ws_buf_;
+  std::shared_ptr<ws_link> ws_;
   bool ws_writing_ = false;
-  bool close_ws_after_write_ = false;
+  uint16_t close_after_write_ = 0; // close code to send once the write in flight ends
   bool write_scheduled_ = false;
 
-  std::shared_ptr<ws_stream> probe_;     // WebSocket being upgraded to
-  beast::flat_buffer probe_buf_;
+  std::shared_ptr<ws_link> probe_;       // WebSocket being upgraded to
   bool upgrading_ = false;
   std::unique_ptr<asio::steady_timer> upgrade_timer_; // only while upgrading
 
@@ -200,7 +213,7 @@ private:
   void handshake_polling(const std::shared_ptr<http_session>& hs, request&& req);
   void handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req);
   void accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
-                        std::function<void(std::shared_ptr<ws_stream>)> then);
+                        std::function<void(std::shared_ptr<ws_link>)> then);
   handshake describe(const std::shared_ptr<http_session>& hs, const request& req);
   std::shared_ptr<session> open(handshake info);
   std::string open_packet(const std::string& sid, bool websocket) const;

@@ -51,7 +51,7 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
 // -- session ------------------------------------------------------------------
 
 session::session(server& srv, std::string sid, handshake hs)
-  : srv_(srv), sid_(std::move(sid)), hs_(std::move(hs)), heartbeat_(srv.context()) {
+  : srv_(srv), sid_(std::move(sid)), hs_(std::move(hs)) {
 }
 
 session::~session() = default;
@@ -63,21 +63,8 @@ void session::start(std::unique_ptr<session_handler> h) {
 }
 
 void session::schedule_ping() {
-  auto gen = ++heartbeat_gen_;
   awaiting_pong_ = false;
-  heartbeat_.expires_after(srv_.opts().ping_interval);
-  heartbeat_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
-    if (ec || gen != self->heartbeat_gen_ || self->closed_)
-      return;
-    self->send(ping_frame());
-    self->awaiting_pong_ = true;
-    self->heartbeat_.expires_after(self->srv_.opts().ping_timeout);
-    self->heartbeat_.async_wait([self, gen](beast::error_code ec) {
-      if (ec || gen != self->heartbeat_gen_ || self->closed_)
-        return;
-      self->close("ping timeout");
-    });
-  });
+  srv_.add_beat(srv_.ping_due_, srv_.opts().ping_interval, shared_from_this(), ++heartbeat_gen_);
 }
 
 void session::on_packet(packet&& p) {
@@ -152,17 +139,16 @@ void session::close(std::string_view reason) {
     return;
   auto self = shared_from_this();
   closed_ = true;
-  ++heartbeat_gen_;
-  heartbeat_.cancel();
+  ++heartbeat_gen_; // its heartbeat entries are stale now
   upgrade_timer_.reset();
   srv_.forget(sid_);
   counters().sessions.fetch_sub(1, std::memory_order_relaxed);
   if (poll_) {
     // A client that said goodbye gets a no-op; everybody else learns of the close.
     auto hs = std::move(poll_);
-    auto res = make_response(poll_request_, http::status::ok, reason == "transport close" ? "6" : "1",
+    auto res = make_response(*poll_request_, http::status::ok, reason == "transport close" ? "6" : "1",
                              "text/plain; charset=UTF-8");
-    srv_.apply_cors(poll_request_, res);
+    srv_.apply_cors(*poll_request_, res);
     hs->reply(std::move(res));
   }
   if (ws_) {
@@ -202,8 +188,8 @@ void session::on_poll(const std::shared_ptr<http_session>& hs, request&& req) {
     return;
   }
   poll_ = hs;
-  poll_request_ = std::move(req);
-  poll_request_.body().clear();
+  poll_request_ = std::make_unique<request>(std::move(req));
+  poll_request_->body().clear();
   hs->on_abort([weak = std::weak_ptr<session>(shared_from_this())] {
     if (auto self = weak.lock()) {
       self->poll_.reset();
@@ -212,8 +198,8 @@ void session::on_poll(const std::shared_ptr<http_session>& hs, request&& req) {
   });
   if (upgrading_) {
     auto h = std::move(poll_);
-    auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
-    srv_.apply_cors(poll_request_, res);
+    auto res = make_response(*poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+    srv_.apply_cors(*poll_request_, res);
     h->reply(std::move(res));
     return;
   }
@@ -229,9 +215,9 @@ void session::flush_poll() {
   out_.clear();
   out_bytes_ = 0;
   auto hs = std::move(poll_);
-  auto res = make_response(poll_request_, http::status::ok, std::move(body),
+  auto res = make_response(*poll_request_, http::status::ok, std::move(body),
                            "text/plain; charset=UTF-8");
-  srv_.apply_cors(poll_request_, res);
+  srv_.apply_cors(*poll_request_, res);
   hs->reply(std::move(res));
 }
 
@@ -493,8 +479,8 @@ void session::on_probe_message(std::string&& text, bool binary) {
   if (text == "2probe") {
     if (poll_) {
       auto hs = std::move(poll_);
-      auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
-      srv_.apply_cors(poll_request_, res);
+      auto res = make_response(*poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+      srv_.apply_cors(*poll_request_, res);
       hs->reply(std::move(res));
     }
     static const std::string pong_probe = [] {
@@ -517,8 +503,8 @@ void session::on_probe_message(std::string&& text, bool binary) {
     upgrade_timer_.reset();
     if (poll_) {
       auto hs = std::move(poll_);
-      auto res = make_response(poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
-      srv_.apply_cors(poll_request_, res);
+      auto res = make_response(*poll_request_, http::status::ok, "6", "text/plain; charset=UTF-8");
+      srv_.apply_cors(*poll_request_, res);
       hs->reply(std::move(res));
     }
     ws_write();
@@ -530,7 +516,58 @@ void session::on_probe_message(std::string&& text, bool binary) {
 // -- server -------------------------------------------------------------------
 
 server::server(asio::io_context& ioc, options opts, handler_factory make_handler)
-  : ioc_(ioc), opts_(std::move(opts)), make_handler_(std::move(make_handler)) {
+  : ioc_(ioc), opts_(std::move(opts)), make_handler_(std::move(make_handler)), beat_timer_(ioc) {
+}
+
+// Heartbeats: every session's next ping and pong deadline sit in one of two
+// queues that stay in deadline order by themselves (each adds now + a fixed
+// interval), under one timer armed for the earliest. A session keeps no timer.
+void server::add_beat(std::deque<beat>& q, std::chrono::milliseconds after, const std::shared_ptr<session>& s,
+                      uint64_t gen) {
+  auto at = std::chrono::steady_clock::now() + after;
+  q.push_back(beat{at, s, gen});
+  if (!beat_armed_ || at < beat_at_)
+    arm_beats(at);
+}
+
+void server::arm_beats(std::chrono::steady_clock::time_point at) {
+  beat_armed_ = true;
+  beat_at_ = at;
+  beat_timer_.expires_at(at);
+  beat_timer_.async_wait([this](beast::error_code ec) {
+    if (ec)
+      return;
+    beat_armed_ = false;
+    on_beats();
+  });
+}
+
+void server::on_beats() {
+  auto now = std::chrono::steady_clock::now();
+  while (!ping_due_.empty() && ping_due_.front().at <= now) {
+    auto b = std::move(ping_due_.front());
+    ping_due_.pop_front();
+    auto s = b.s.lock();
+    if (!s || s->closed_ || s->heartbeat_gen_ != b.gen || s->awaiting_pong_)
+      continue;
+    s->send(ping_frame());
+    s->awaiting_pong_ = true;
+    add_beat(pong_due_, opts_.ping_timeout, s, b.gen);
+  }
+  while (!pong_due_.empty() && pong_due_.front().at <= now) {
+    auto b = std::move(pong_due_.front());
+    pong_due_.pop_front();
+    auto s = b.s.lock();
+    if (s && !s->closed_ && s->heartbeat_gen_ == b.gen && s->awaiting_pong_)
+      s->close("ping timeout");
+  }
+  std::optional<std::chrono::steady_clock::time_point> next;
+  if (!ping_due_.empty())
+    next = ping_due_.front().at;
+  if (!pong_due_.empty() && (!next || pong_due_.front().at < *next))
+    next = pong_due_.front().at;
+  if (next && (!beat_armed_ || *next < beat_at_))
+    arm_beats(*next);
 }
 
 bool server::apply_cors(const request& req, response& res) const {
@@ -660,8 +697,24 @@ handshake server::describe(const std::shared_ptr<http_session>& hs, const reques
   if (auto it = req.find(http::field::authorization); it != req.end())
     info.authorization = std::string{it->value()};
   auto target = req.target();
-  if (auto q = target.find('?'); q != std::string_view::npos)
-    info.query = std::string{target.substr(q + 1)};
+  // The query minus Engine.IO's own parameters (usually nothing is left, and
+  // nothing is stored per connection).
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    auto rest = target.substr(q + 1);
+    while (!rest.empty()) {
+      auto amp = rest.find('&');
+      auto param = rest.substr(0, amp);
+      auto name = param.substr(0, param.find('='));
+      if (name != "EIO" && name != "transport" && name != "sid" && name != "t" && !param.empty()) {
+        if (!info.query.empty())
+          info.query += '&';
+        info.query.append(param.data(), param.size());
+      }
+      if (amp == std::string_view::npos)
+        break;
+      rest.remove_prefix(amp + 1);
+    }
+  }
   info.remote = hs->remote().address().to_string();
   return info;
 }
@@ -720,9 +773,15 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
       return;
     }
     // From here on the socket is ours (net/ws_frames.hpp); Beast's stream goes.
-    beast::error_code nb;
-    auto sock = beast::get_lowest_layer(*ws).release_socket();
-    sock.non_blocking(true, nb);
+    beast::error_code err;
+    auto released = beast::get_lowest_layer(*ws).release_socket();
+    auto protocol = released.local_endpoint(err).protocol();
+    if (err)
+      return;
+    ws_link::socket_type sock{ioc_, protocol, released.release(err)};
+    if (err)
+      return;
+    sock.non_blocking(true, err);
     then(std::make_shared<ws_link>(std::move(sock), opts_.max_payload));
   });
 }
@@ -750,13 +809,21 @@ void server::flush_writes() {
   }
 }
 
+std::string random_id() {
+  // 88 random bits in 15 URL-safe characters: short enough to be stored
+  // inline in a std::string, so the ids held per connection allocate nothing.
+  unsigned char raw[11];
+  RAND_bytes(raw, sizeof(raw));
+  auto id = base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
+  id.erase(std::remove(id.begin(), id.end(), '='), id.end());
+  std::replace(id.begin(), id.end(), '+', '-');
+  std::replace(id.begin(), id.end(), '/', '_');
+  return id;
+}
+
 std::string server::new_sid() {
   for (;;) {
-    unsigned char raw[15];
-    RAND_bytes(raw, sizeof(raw));
-    auto sid = base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
-    std::replace(sid.begin(), sid.end(), '+', '-');
-    std::replace(sid.begin(), sid.end(), '/', '_');
+    auto sid = random_id();
     if (!sessions_.count(sid))
       return sid;
   }

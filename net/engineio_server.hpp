@@ -38,7 +38,7 @@ struct options {
 // What the first request of a session carried that the layers above may need.
 struct handshake {
   std::string authorization; // Authorization header
-  std::string query;         // raw query string of the handshake request
+  std::string query;         // its query string without EIO, transport, sid and t
   std::string remote;        // peer address
 };
 
@@ -91,8 +91,11 @@ class server;
 // An established WebSocket: Beast answered the handshake; from then on the
 // socket is read and written here (see net/ws_frames.hpp).
 struct ws_link {
-  ws_link(tcp::socket s, uint64_t max_message) : sock(std::move(s)), reader(max_message) {}
-  tcp::socket sock;
+  // Bound to the io_context's own executor type: 48 bytes less per
+  // connection than tcp::socket's polymorphic one.
+  using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+  ws_link(socket_type s, uint64_t max_message) : sock(std::move(s)), reader(max_message) {}
+  socket_type sock;
   std::string in;          // received bytes not yet framed; empty (unallocated) while idle
   ws::reader reader;
   uint16_t close_code = 0; // what to answer with: the peer's close, or our protocol error
@@ -166,15 +169,14 @@ private:
   std::string sid_;
   handshake hs_;
   std::unique_ptr<session_handler> handler_;
-  asio::steady_timer heartbeat_;
-  uint64_t heartbeat_gen_ = 0;
+  uint64_t heartbeat_gen_ = 0; // bumped per ping cycle and at close; see server::on_beats
   bool awaiting_pong_ = false;
 
   frame_queue out_;
   uint64_t out_bytes_ = 0;
 
   std::shared_ptr<http_session> poll_;   // the pending long-polling GET
-  request poll_request_;                 // its headers, to answer it
+  std::unique_ptr<request> poll_request_; // its headers, to answer it (polling sessions only)
 
   std::shared_ptr<ws_link> ws_;
   bool ws_writing_ = false;
@@ -232,7 +234,24 @@ private:
   options opts_;
   handler_factory make_handler_;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+
+  struct beat {
+    std::chrono::steady_clock::time_point at;
+    std::weak_ptr<session> s;
+    uint64_t gen;
+  };
+  void add_beat(std::deque<beat>& q, std::chrono::milliseconds after, const std::shared_ptr<session>& s, uint64_t gen);
+  void arm_beats(std::chrono::steady_clock::time_point at);
+  void on_beats();
+  std::deque<beat> ping_due_;  // sessions' next ping, in deadline order
+  std::deque<beat> pong_due_;  // pings waiting for their pong, in deadline order
+  asio::steady_timer beat_timer_;
+  std::chrono::steady_clock::time_point beat_at_;
+  bool beat_armed_ = false;
 };
+
+// A fresh unguessable id (sids): 15 URL-safe characters.
+std::string random_id();
 
 // Engine.IO error codes, as Node's server numbers them.
 enum error_code : int {

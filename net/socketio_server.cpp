@@ -10,12 +10,7 @@
 namespace parley::sio {
 
 std::string new_socket_id() {
-  unsigned char raw[15];
-  RAND_bytes(raw, sizeof(raw));
-  auto id = eio::base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
-  std::replace(id.begin(), id.end(), '+', '-');
-  std::replace(id.begin(), id.end(), '/', '_');
-  return id;
+  return eio::random_id();
 }
 
 uint64_t next_ack_id() {

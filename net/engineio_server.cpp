@@ -271,21 +271,17 @@ void session::on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_cod
   }
   // One read buffer for every connection of this thread: bytes are copied to
   // the connection only while a frame is incomplete.
+  // One read per wake-up: what is buffered per connection stays bounded by
+  // one frame (checked against max-payload from its header) plus one read.
   static thread_local char buf[64 * 1024];
-  for (;;) {
-    size_t n = l->sock.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again)
-      break;
-    if (ec) {
-      if (ec != asio::error::eof && ec != asio::error::connection_reset)
-        spdlog::info("eio {}: WebSocket read failed: {}", sid_, ec.message());
-      lost(ec == asio::error::eof ? "transport close" : "transport error");
-      return;
-    }
-    l->in.append(buf, n);
-    if (n < sizeof buf)
-      break;
+  size_t n = l->sock.read_some(asio::buffer(buf), ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    if (ec != asio::error::eof && ec != asio::error::connection_reset)
+      spdlog::info("eio {}: WebSocket read failed: {}", sid_, ec.message());
+    lost(ec == asio::error::eof ? "transport close" : "transport error");
+    return;
   }
+  l->in.append(buf, ec ? 0 : n);
   size_t pos = 0;
   for (;;) {
     auto e = l->reader.next(l->in, pos);

@@ -11,6 +11,8 @@ namespace {
 
 void announce(const runtime& rt, const char* event, const std::string& user,
               const std::string& except_sid) {
+  if (!rt.cfg.presence.broadcast)
+    return;
   std::string data = "{\"userId\":";
   sio::append_json_string(data, user);
   data += "}";

@@ -197,6 +197,9 @@ const std::vector<option_row>& rows() {
                   }),
     row<uint64_t>("parley.limits", "max-rooms-per-socket", "rooms one socket may be in",
                   [](settings& s, uint64_t v) { s.limits.max_rooms_per_socket = v; return std::string{}; }),
+    row<bool>("parley.presence", "broadcast",
+              "send user:online / user:offline to every socket of the namespaces",
+              [](settings& s, bool v) { s.presence.broadcast = v; return std::string{}; }),
     row<uint64_t>("parley.rooms", "directory-shards", "room directory actors (rooms hashed over them)",
                   [](settings& s, uint64_t v) {
                     s.rooms.directory_shards = v;

@@ -78,6 +78,11 @@ struct settings {
     uint64_t directory_shards = 8;
   } rooms;
   struct {
+    // user:online / user:offline to every socket of the namespaces (seed 001's
+    // client.broadcast.emit); off, presence is only counted (API, metrics).
+    bool broadcast = true;
+  } presence;
+  struct {
     std::string level = "info";
   } log;
   rtm_settings rtm;

@@ -1,5 +1,8 @@
 // user:online / user:offline once per user, not per tab, and the presence API.
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { api, connect, recorder, sleep, startParley, token } from "./harness.mjs";
 
@@ -47,4 +50,26 @@ it("does not announce a user to its own socket", async () => {
   await sleep(300);
   assert.equal(rec.of("user:online").length, 0);
   dan.close();
+});
+
+it("with presence.broadcast=false nothing is announced, presence is still counted", async () => {
+  // CAF takes booleans on the command line as flags (true only): false comes from a file.
+  const conf = join(mkdtempSync(join(tmpdir(), "parley-presence-")), "quiet.conf");
+  writeFileSync(conf, "[parley.presence]\nbroadcast=false\n");
+  const quiet = await startParley([`--config-file=${conf}`]);
+  try {
+    const o = (sub) => connect(quiet.url, "/messages", { transports: ["websocket"], auth: { token: token({ sub }) } });
+    const watcher = await o("watcher");
+    const rec = recorder(watcher);
+    const erin = await o("erin");
+    const p = await api(quiet.url, "GET", "/api/v1/presence/erin");
+    assert.deepEqual(p.json, { userId: "erin", online: true, connections: 1 });
+    erin.close();
+    await sleep(300);
+    assert.equal(rec.of("user:online").length, 0);
+    assert.equal(rec.of("user:offline").length, 0);
+    watcher.close();
+  } finally {
+    assert.equal(await quiet.stop(), 0);
+  }
 });

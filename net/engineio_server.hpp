@@ -160,10 +160,13 @@ private:
     const_iterator end() const { return e; }
   };
   struct write_scratch {
-    std::vector<uint8_t> headers;
+    std::string flat;              // small frames, headers included, back to back
+    std::vector<uint8_t> headers;  // headers of the large frames
     std::vector<asio::const_buffer> buffers;
   };
   static constexpr size_t max_frames_per_write = 256;
+  static constexpr size_t small_frame = 1024;       // copied into `flat` up to this size
+  static constexpr size_t max_large_per_write = 20; // ≤ 3 iovecs each: one sendmsg (64 max)
 
   server& srv_;
   std::string sid_;

@@ -3,11 +3,13 @@
 #include "net/metrics.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -776,44 +778,96 @@ void server::handshake_polling(const std::shared_ptr<http_session>& hs, request&
 }
 
 void server::handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req) {
-  // The session exists only once the WebSocket handshake has succeeded.
+  // The session exists only once the upgrade is accepted; its 101 response and
+  // the open packet leave in one write.
   auto info = describe(hs, req);
-  accept_websocket(hs, std::move(req),
-                   [this, info = std::move(info)](std::shared_ptr<ws_link> ws) mutable {
-                     auto s = open(std::move(info));
-                     s->attach_websocket(std::move(ws));
-                     s->send(text_frame(open_packet(s->sid(), true)));
-                     s->start(make_handler_(*s));
-                   });
+  std::string head;
+  auto ws = upgrade(hs, req, head);
+  if (!ws)
+    return;
+  auto s = open(std::move(info));
+  s->attach_websocket(std::move(ws));
+  frame switching;
+  switching.bytes = std::make_shared<const std::string>(std::move(head));
+  switching.raw = true;
+  s->send(switching);
+  s->send(text_frame(open_packet(s->sid(), true)));
+  s->start(make_handler_(*s));
+}
+
+namespace {
+
+// Sec-WebSocket-Accept: base64(SHA-1(key + the RFC 6455 GUID)).
+std::string websocket_accept(std::string_view key) {
+  std::string in{key};
+  in += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(in.data(), in.size(), digest, &len, EVP_sha1(), nullptr);
+  return base64_encode({reinterpret_cast<const char*>(digest), len});
+}
+
+// A key is the base64 of 16 bytes: 22 characters and "==".
+bool valid_websocket_key(std::string_view k) {
+  if (k.size() != 24 || k.substr(22) != "==")
+    return false;
+  return std::all_of(k.begin(), k.begin() + 22, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/';
+  });
+}
+
+} // namespace
+
+std::shared_ptr<ws_link> server::upgrade(const std::shared_ptr<http_session>& hs, const request& req,
+                                         std::string& head) {
+  // RFC 6455 §4.2.1 (is_upgrade has checked GET, Connection and Upgrade); the
+  // refusals are those of Node's `ws`, which a socket.io server answers with.
+  auto refuse = [&](std::string_view text) {
+    spdlog::info("refused a WebSocket upgrade: {}", text);
+    auto res = make_response(req, http::status::bad_request, std::string{text}, "text/plain");
+    res.set("Sec-WebSocket-Version", "13");
+    res.keep_alive(false);
+    hs->reply(std::move(res));
+    return nullptr;
+  };
+  if (req.version() < 11)
+    return refuse("Bad request: WebSocket needs HTTP/1.1");
+  auto key = req[http::field::sec_websocket_key];
+  if (!valid_websocket_key(key))
+    return refuse("Missing or invalid Sec-WebSocket-Key header");
+  if (req[http::field::sec_websocket_version] != "13")
+    return refuse("Missing or invalid Sec-WebSocket-Version header");
+  head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: ";
+  head += websocket_accept(key);
+  head += "\r\n\r\n";
+  // From here on the socket is ours (net/ws_frames.hpp): out of Beast's stream,
+  // onto the io_context's own executor type.
+  beast::error_code err;
+  auto taken = hs->take_socket();
+  auto protocol = taken.local_endpoint(err).protocol();
+  if (err)
+    return nullptr;
+  ws_link::socket_type sock{ioc_, protocol, taken.release(err)};
+  if (err)
+    return nullptr;
+  sock.non_blocking(true, err);
+  return std::make_shared<ws_link>(std::move(sock), opts_.max_payload);
 }
 
 void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
                               std::function<void(std::shared_ptr<ws_link>)> then) {
-  auto ws = std::make_shared<ws_stream>(hs->take_websocket());
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = std::chrono::seconds(10);
-  t.idle_timeout = websocket::stream_base::none();
-  t.keep_alive_pings = false;
-  ws->set_option(t);
-  ws->read_message_max(opts_.max_payload);
-  ws->auto_fragment(false);
-  auto req_ptr = std::make_shared<request>(std::move(req));
-  ws->async_accept(*req_ptr, [this, ws, req_ptr, then = std::move(then)](beast::error_code ec) {
+  auto head = std::make_shared<std::string>();
+  auto ws = upgrade(hs, req, *head);
+  if (!ws)
+    return;
+  asio::async_write(ws->sock, asio::buffer(*head), [ws, head, then = std::move(then)](beast::error_code ec, size_t) {
     if (ec) {
-      spdlog::debug("WebSocket handshake failed: {}", ec.message());
+      beast::error_code ignored;
+      ws->sock.close(ignored);
       return;
     }
-    // From here on the socket is ours (net/ws_frames.hpp); Beast's stream goes.
-    beast::error_code err;
-    auto released = beast::get_lowest_layer(*ws).release_socket();
-    auto protocol = released.local_endpoint(err).protocol();
-    if (err)
-      return;
-    ws_link::socket_type sock{ioc_, protocol, released.release(err)};
-    if (err)
-      return;
-    sock.non_blocking(true, err);
-    then(std::make_shared<ws_link>(std::move(sock), opts_.max_payload));
+    then(ws);
   });
 }
 
@@ -844,12 +898,32 @@ void server::flush_writes() {
 std::string random_id() {
   // 88 random bits in 15 URL-safe characters: short enough to be stored
   // inline in a std::string, so the ids held per connection allocate nothing.
-  unsigned char raw[11];
-  RAND_bytes(raw, sizeof(raw));
-  auto id = base64_encode({reinterpret_cast<const char*>(raw), sizeof(raw)});
-  id.erase(std::remove(id.begin(), id.end(), '='), id.end());
-  std::replace(id.begin(), id.end(), '+', '-');
-  std::replace(id.begin(), id.end(), '/', '_');
+  // Random bytes are drawn 4 KiB at a time (one RAND_bytes call, with its
+  // locking and fork check, per 372 ids instead of per id).
+  thread_local unsigned char pool[4092];
+  thread_local size_t used = sizeof(pool);
+  if (used + 11 > sizeof(pool)) {
+    RAND_bytes(pool, sizeof(pool));
+    used = 0;
+  }
+  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const unsigned char* r = pool + used;
+  std::string id(15, ' ');
+  // 11 bytes = 88 bits = 14 whole 6-bit characters and 4 bits left.
+  uint64_t acc = 0;
+  int bits = 0;
+  size_t out = 0;
+  for (int i = 0; i < 11; ++i) {
+    acc = (acc << 8) | r[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      id[out++] = abc[(acc >> bits) & 63];
+    }
+  }
+  id[out] = abc[(acc << (6 - bits)) & 63];
+  std::fill(pool + used, pool + used + 11, 0);  // drawn bytes are not kept around
+  used += 11;
   return id;
 }
 

@@ -217,6 +217,9 @@ private:
   void error(const std::shared_ptr<http_session>& hs, const request& req, int code);
   void handshake_polling(const std::shared_ptr<http_session>& hs, request&& req);
   void handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req);
+  // Checks a WebSocket upgrade and takes its socket out of the HTTP session;
+  // `head` gets the 101 response, still to be written. nullptr after an error answer.
+  std::shared_ptr<ws_link> upgrade(const std::shared_ptr<http_session>& hs, const request& req, std::string& head);
   void accept_websocket(const std::shared_ptr<http_session>& hs, request&& req,
                         std::function<void(std::shared_ptr<ws_link>)> then);
   handshake describe(const std::shared_ptr<http_session>& hs, const request& req);

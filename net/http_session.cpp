@@ -154,8 +154,14 @@ ws_stream http_session::take_websocket() {
   upgraded_ = true;
   awaiting_reply_ = false;
   stream_.expires_never();
-  ws_stream ws{std::move(stream_)};
-  return ws;
+  return ws_stream{std::move(stream_)};
+}
+
+tcp::socket http_session::take_socket() {
+  upgraded_ = true;
+  awaiting_reply_ = false;
+  stream_.expires_never();
+  return stream_.release_socket();
 }
 
 } // namespace parley::net

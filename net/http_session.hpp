@@ -59,6 +59,8 @@ public:
   void on_abort(std::function<void()> f) { abort_handler_ = std::move(f); }
 
   // Takes the socket for a WebSocket; the session then ends.
+  tcp::socket take_socket();
+  // The same, wrapped in Beast's WebSocket stream (which answers the upgrade).
   ws_stream take_websocket();
 
   tcp::endpoint remote() const;

@@ -151,3 +151,70 @@ describe("descriptors", () => {
     }
   });
 });
+
+// Sends raw upgrade request bytes; resolves with everything the server wrote
+// until it closed the connection or `ms` passed.
+function rawExchange(request, ms = 1500) {
+  const [host, port] = parley.url.replace("http://", "").split(":");
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const s = tcpConnect({ host, port: Number(port) }, () => s.write(request));
+      let got = Buffer.alloc(0);
+      const timer = setTimeout(() => (s.destroy(), resolve(got)), ms);
+      s.on("data", (d) => (got = Buffer.concat([got, d])));
+      s.on("close", () => (clearTimeout(timer), resolve(got)));
+      s.on("error", reject);
+    }),
+    ms + 2000,
+    "the upgrade answer",
+  );
+}
+
+describe("WebSocket upgrade handshake", () => {
+  const upgrade = (headers) =>
+    "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    headers +
+    "\r\n";
+
+  it("answers 101 with the RFC 6455 accept value and the open packet in one write", async () => {
+    const got = await rawExchange(upgrade("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"), 500);
+    const text = got.toString("latin1");
+    const end = text.indexOf("\r\n\r\n");
+    assert.equal(
+      text.slice(0, end),
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        // The RFC's own example key and answer.
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+    );
+    // Then an unmasked text frame with the Engine.IO open packet.
+    const frame = got.subarray(end + 4);
+    assert.equal(frame[0], 0x81);
+    const len = frame[1] & 0x7f;
+    assert.match(frame.subarray(2, 2 + len).toString(), /^0\{"sid":"[A-Za-z0-9_-]{15}","upgrades":\[\],"pingInterval":25000/);
+  });
+
+  for (const [what, headers, message] of [
+    ["no key", "Sec-WebSocket-Version: 13\r\n", "Missing or invalid Sec-WebSocket-Key header"],
+    ["a key of the wrong length", "Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n", "Missing or invalid Sec-WebSocket-Key header"],
+    ["version 8", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n", "Missing or invalid Sec-WebSocket-Version header"],
+  ]) {
+    it(`refuses an upgrade with ${what}: 400, the reason, Sec-WebSocket-Version: 13, closed`, async () => {
+      const text = (await rawExchange(upgrade(headers))).toString();
+      assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      assert.match(text, /\r\nSec-WebSocket-Version: 13\r\n/i);
+      assert.match(text, /\r\nConnection: close\r\n/i);
+      assert.equal(text.slice(text.indexOf("\r\n\r\n") + 4), message);
+    });
+  }
+
+  it("a refused upgrade leaves the others alone", async () => {
+    const ws = new WebSocket(parley.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket");
+    const [first] = await withTimeout(new Promise((r) => ws.once("message", (d) => r([d.toString()]))), 3000, "open");
+    assert.match(first, /^0\{"sid"/);
+    await rawExchange(upgrade("Sec-WebSocket-Version: 13\r\n"));
+    ws.send("40");
+    const [connected] = await withTimeout(new Promise((r) => ws.once("message", (d) => r([d.toString()]))), 3000, "40");
+    assert.ok(connected.startsWith("40") || connected.startsWith("44"), connected);
+    ws.close();
+  });
+});

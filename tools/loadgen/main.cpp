@@ -53,6 +53,10 @@ options parse(int argc, char** argv) {
         || num("procs", o.procs) || num("settle", o.settle) || num("observers", o.observers)
         || num("churners", o.churners) || num("timeout", o.timeout) || num("sources", o.sources))
       continue;
+    if (a == "--verbose") {
+      o.verbose = true;
+      continue;
+    }
     if (a == "--typing") {
       o.typing = true;
       continue;

@@ -53,8 +53,8 @@ public:
 
   void on_event(size_t i, std::string_view name, std::string_view packet) override {
     bool online = name == "user:online";
-    if (!online && name != "user:offline")
-      return;
+    if (i >= o_.observers || (!online && name != "user:offline"))
+      return;  // churners may see each other before they close: not counted
     auto at = packet.find("\"userId\":\"c");
     if (at == std::string_view::npos)
       return;  // an observer's own presence while the observers connect
@@ -63,6 +63,8 @@ public:
       k = k * 10 + static_cast<uint64_t>(packet[p] - '0');
     if (k >= max_cycles_)
       return;
+    if (o_.verbose)
+      std::fprintf(stderr, "observer %zu: %s c%llu\n", i, online ? "online" : "offline", static_cast<unsigned long long>(k));
     auto now = now_ns();
     auto from = online ? online_at_[k] : offline_at_[k];
     if (online) {

@@ -188,12 +188,13 @@ public:
     if (!window_done)
       return failure("the run passed its --timeout before the window closed");
 
-    uint64_t lost = 0, dups = 0, reordered = 0;
+    uint64_t lost = 0, dups = 0, reordered = 0, receipts_total = 0;
     for (auto& m : msgs_)
       lost += receivers_per_message_ - std::min<uint64_t>(m.got, receivers_per_message_);
     for (size_t i = 0; i < n; ++i)
       if (auto& r = e.at(i).rec) {
         dups += r->duplicates();
+        receipts_total += r->unique();
         reordered += r->reordered();
       }
     double window_s = static_cast<double>(w1_ - w0_) / 1e9;
@@ -216,6 +217,7 @@ public:
         .num("deliveries_per_s", static_cast<double>(deliveries) / window_s)
         .latency("delivery", delivery_)
         .latency("last_member", last_)
+        .num("receipts", receipts_total)
         .num("lost", lost)
         .num("duplicates", dups)
         .num("reordered", reordered)

@@ -1,0 +1,149 @@
+// build/loadgen against the real Parley and against the benchmark peer
+// (tools/bench/peer, npm socket.io 4.8): small runs whose counts are exact, so
+// the generator that tools/bench/run trusts is itself checked, and so is the
+// peer's claim to answer the same events the same way.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { after, before, describe, it } from "node:test";
+import { BUILD, SECRET, startParley, withTimeout } from "./harness.mjs";
+
+const PEER = new URL("../../tools/bench/peer/server.mjs", import.meta.url).pathname;
+
+function run(cmd, args, ms = 60000) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return withTimeout(
+    once(child, "exit").then(([code]) => ({ code, stdout, stderr })),
+    ms,
+    `${cmd} ${args.join(" ")}`,
+  );
+}
+
+async function loadgen(url, pid, args, secret = SECRET) {
+  const r = await run(`${BUILD}/loadgen`, [`--url=${url}`, `--server-pid=${pid}`, `--secret=${secret}`, "--timeout=50", ...args]);
+  let json;
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    assert.fail(`loadgen printed no JSON (exit ${r.code}): ${r.stdout} ${r.stderr}`);
+  }
+  return { ...r, json };
+}
+
+async function startPeer() {
+  const child = spawn("node", [PEER, "--port=0", `--secret=${SECRET}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  const url = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        text += d;
+        const m = /peer listening on (http:\/\/[^\s]+)/.exec(text);
+        if (m) resolve(m[1]);
+      });
+      child.on("exit", (code) => reject(new Error(`peer exited with ${code}`)));
+    }),
+    10000,
+    "the peer to listen",
+  );
+  return { url, pid: child.pid, stop: () => (child.kill("SIGTERM"), once(child, "exit")) };
+}
+
+const servers = {};
+before(async () => {
+  servers.parley = await startParley();
+  servers.parley.pid = servers.parley.child.pid;
+  servers.peer = await startPeer();
+});
+after(async () => {
+  assert.equal(await servers.parley.stop(), 0);
+  await servers.peer.stop();
+});
+
+for (const kind of ["parley", "peer"]) {
+  describe(`loadgen against ${kind}`, () => {
+    const s = () => servers[kind];
+
+    it("fanout at a fixed rate: every member gets every message once, in order", async () => {
+      const { code, json } = await loadgen(s().url, s().pid, [
+        "--scenario=fanout", "--members=20", "--rate=200", "--warmup=0.2", "--duration=0.5",
+      ]);
+      assert.equal(code, 0);
+      assert.equal(json.connections, 21);
+      assert.equal(json.receivers_per_message, 20);
+      assert.ok(json.messages_sent >= 100, `sent ${json.messages_sent}`);
+      assert.equal(json.messages_completed, json.messages_sent);
+      assert.equal(json.receipts, 20 * json.messages_sent);
+      assert.equal(json.lost, 0);
+      assert.equal(json.duplicates, 0);
+      assert.equal(json.reordered, 0);
+      assert.equal(json.closed, 0);
+      // Latency is counted for the messages scheduled inside the window only.
+      assert.equal(json.delivery_count, 20 * json.last_member_count);
+      assert.ok(json.delivery_p50_us > 0 && json.delivery_p50_us <= json.delivery_max_us);
+      assert.ok(json.server_cpu_us > 0, "the server's CPU is read from /proc");
+    });
+
+    it("fanout with a stuck member: it is left out of the counts, the others get everything", async () => {
+      const { json } = await loadgen(s().url, s().pid, [
+        "--scenario=fanout", "--members=6", "--stuck=2", "--inflight=4", "--warmup=0.1", "--duration=0.4",
+      ]);
+      assert.equal(json.receivers_per_message, 4);
+      assert.equal(json.mode, "fixed-in-flight");
+      assert.equal(json.receipts, 4 * json.messages_sent);
+      assert.equal(json.messages_completed, json.messages_sent);
+      assert.equal(json.lost, 0);
+    });
+
+    it("chat with typing: the sender is excluded, typing reaches the other members", async () => {
+      const { json } = await loadgen(s().url, s().pid, [
+        "--scenario=chat", "--rooms=5", "--members=4", "--rate=100", "--typing", "--warmup=0.1", "--duration=0.5",
+      ]);
+      assert.equal(json.connections, 20);
+      assert.equal(json.receivers_per_message, 3);
+      assert.equal(json.receipts, 3 * json.messages_sent);
+      assert.equal(json.lost, 0);
+      assert.equal(json.duplicates, 0);
+      assert.ok(json.typing_deliveries > 0);
+    });
+
+    it("connect and reconnect: exact counts", async () => {
+      const c = await loadgen(s().url, s().pid, ["--scenario=connect", "--count=60", "--concurrency=8"]);
+      assert.equal(c.json.up, 60);
+      assert.equal(c.json.failures, 0);
+      assert.equal(c.json.connect_count, 60);
+      const r = await loadgen(s().url, s().pid, ["--scenario=reconnect", "--count=40", "--concurrency=8", "--settle=0.1", "--procs=2"]);
+      assert.equal(r.json.processes, 2);
+      assert.equal(r.json.up, 40);
+      assert.equal(r.json.reconnect_count, 40);
+      assert.equal(r.json.failures, 0);
+    });
+
+    it("a wrong secret: every connection gets a CONNECT_ERROR", async () => {
+      const { json } = await loadgen(s().url, s().pid, ["--scenario=connect", "--count=5", "--concurrency=5"], "not-the-secret");
+      assert.equal(json.up, 0);
+      assert.equal(json.failures, 5);
+      assert.equal(json.protocol_errors, 5);
+    });
+
+    it("presence churn: every observer sees every churned user come and go", async () => {
+      const { json } = await loadgen(s().url, s().pid, [
+        "--scenario=presence", "--observers=5", "--churners=2", "--count=400", "--duration=0.5",
+      ]);
+      assert.ok(json.cycles > 0);
+      assert.equal(json.churn_failures, 0);
+      assert.equal(json.online_seen, 5 * json.cycles);
+      assert.equal(json.offline_seen, 5 * json.cycles);
+    });
+  });
+}
+
+describe("loadgen refuses", () => {
+  it("targets outside 127.0.0.0/8, with exit code 2 and the reason", async () => {
+    const r = await run(`${BUILD}/loadgen`, ["--scenario=connect", "--url=http://10.0.0.1:80"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^loadgen: loadgen only targets 127\.0\.0\.0\/8, not 10\.0\.0\.1\n/);
+  });
+});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
@@ -252,10 +253,36 @@ void session::attach_websocket(std::shared_ptr<ws_link> ws) {
   ws_read(ws_);
 }
 
+namespace {
+
+// An allocator that is not std::allocator, so that Asio allocates an operation
+// at its own size. With std::allocator Asio recycles a cached block of the
+// thread's recently freed operations, which for a connection's first read wait
+// is the block of the HTTP read of its upgrade request (Beast's composed read,
+// ~470 bytes), then held for the connection's whole life. An idle connection's
+// one pending operation is its read wait: this makes it ~120 bytes.
+template <typename T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() noexcept = default;
+  template <typename U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <typename U>
+  bool operator==(const exact_allocator<U>&) const noexcept { return true; }
+  template <typename U>
+  bool operator!=(const exact_allocator<U>&) const noexcept { return false; }
+};
+
+} // namespace
+
 void session::ws_read(const std::shared_ptr<ws_link>& l) {
-  l->sock.async_wait(tcp::socket::wait_read, [self = shared_from_this(), l](beast::error_code ec) {
-    self->on_ws_readable(l, ec);
-  });
+  l->sock.async_wait(tcp::socket::wait_read,
+                     asio::bind_allocator(exact_allocator<void>{},
+                                          [self = shared_from_this(), l](beast::error_code ec) {
+                                            self->on_ws_readable(l, ec);
+                                          }));
 }
 
 void session::on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_code ec) {

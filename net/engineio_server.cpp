@@ -372,6 +372,7 @@ void session::on_ws_message(std::string&& data, bool binary) {
 // header (server frames are unmasked) followed by the shared payload, so n
 // deliveries to one client cost one system call, not n.
 void session::ws_write() {
+again:
   if (ws_writing_ || out_.empty() || closed_ || !ws_)
     return;
   ws_writing_ = true;
@@ -425,31 +426,61 @@ void session::ws_write() {
     scratch->buffers.emplace_back(f.bytes->data(), f.bytes->size());
   }
   close_segment();
-  // The payloads stay alive in out_ until the write completes; the buffer list
-  // is referred to, not copied, while the write runs.
-  buffer_span bufs{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()};
+  // First try the write at once: the socket is non-blocking, and one with room
+  // in its send buffer (nearly always) takes everything, so no operation is
+  // queued and no completion is scheduled. Only what it did not take is left
+  // to an asynchronous write. The payloads stay alive in out_ until then.
+  beast::error_code ec;
+  size_t total = 0;
+  for (auto& b : scratch->buffers)
+    total += b.size();
+  size_t done = ws_->sock.write_some(
+    buffer_span{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()}, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    done = 0;
+  }
+  if (ec || done == total) {
+    if (ws_written(ec, n, std::move(scratch)))
+      goto again;  // more was queued meanwhile (by a close frame) or did not fit in this write
+    return;
+  }
+  // Drop the bytes already written from the front of the buffer list.
+  auto& bl = scratch->buffers;
+  size_t skip = done, first = 0;
+  while (skip >= bl[first].size()) {
+    skip -= bl[first].size();
+    ++first;
+  }
+  bl[first] += skip;
+  buffer_span bufs{bl.data() + first, bl.data() + bl.size()};
   asio::async_write(ws_->sock, bufs,
                     [self = shared_from_this(), scratch = std::move(scratch), n](beast::error_code ec,
                                                                                   size_t) mutable {
-                      self->ws_writing_ = false;
-                      self->srv_.give_back(std::move(scratch));
-                      if (self->closed_) {
-                        self->out_.clear();
-                        self->out_bytes_ = 0;
-                        if (auto code = std::exchange(self->close_after_write_, 0); code && !ec)
-                          self->send_close_frame(code);
-                        return;
-                      }
-                      if (ec) {
-                        self->close("transport error");
-                        return;
-                      }
-                      for (size_t i = 0; i < n; ++i)
-                        self->out_bytes_ -= self->out_[i].size();
-                      self->out_.pop_front(n);
-                      counters().ws_writes.fetch_add(1, std::memory_order_relaxed);
-                      self->ws_write();
+                      if (self->ws_written(ec, n, std::move(scratch)))
+                        self->ws_write();
                     });
+}
+
+bool session::ws_written(beast::error_code ec, size_t n, std::shared_ptr<write_scratch> scratch) {
+  ws_writing_ = false;
+  srv_.give_back(std::move(scratch));
+  if (closed_) {
+    out_.clear();
+    out_bytes_ = 0;
+    if (auto code = std::exchange(close_after_write_, 0); code && !ec)
+      send_close_frame(code);
+    return false;
+  }
+  if (ec) {
+    close("transport error");
+    return false;
+  }
+  for (size_t i = 0; i < n; ++i)
+    out_bytes_ -= out_[i].size();
+  out_.pop_front(n);
+  counters().ws_writes.fetch_add(1, std::memory_order_relaxed);
+  return !out_.empty();
 }
 
 namespace {

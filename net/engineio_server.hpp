@@ -164,6 +164,9 @@ private:
     std::vector<uint8_t> headers;  // headers of the large frames
     std::vector<asio::const_buffer> buffers;
   };
+  // After a write of the first `frames` queued frames (at once or
+  // asynchronously); true when more frames wait.
+  bool ws_written(beast::error_code ec, size_t frames, std::shared_ptr<write_scratch> scratch);
   static constexpr size_t max_frames_per_write = 256;
   static constexpr size_t small_frame = 1024;       // copied into `flat` up to this size
   static constexpr size_t max_large_per_write = 20; // ≤ 3 iovecs each: one sendmsg (64 max)

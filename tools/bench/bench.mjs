@@ -138,6 +138,15 @@ function runLoadgen(url, pid, s) {
   });
 }
 
+// The floor under "last member reached": plain one-write-per-member from one core.
+let floor = "";
+try {
+  floor = execFileSync(join(build, "rawfloor"), ["1000", "100", "20"], { encoding: "utf8" }).trim();
+  log(`raw loopback floor: ${floor}`);
+} catch (e) {
+  log(`rawfloor failed: ${e.message.split("\n")[0]}`);
+}
+
 const results = { parley: {}, peer: {} };
 for (const s of scenarios) {
   for (const kind of ["parley", "peer"]) {
@@ -193,12 +202,13 @@ const cpuModel = cpus()[0]?.model ?? "unknown CPU";
 let md = `| metric | socket.io 4.8 (peer) | Parley | Parley better by | target | met |\n|---|---|---|---|---|---|\n`;
 for (const t of table) md += `| ${t.metric} | ${t.peer} | ${t.parley} | ${t.ratio} | ${t.target} | ${t.met} |\n`;
 md += `\n${quick ? "Quick run (smaller counts). " : ""}Measured ${when} on ${cpus().length} × ${cpuModel}; ` +
-  `server on core ${SERVER_CORE}, loadgen on core ${GEN_CORE} (taskset); Parley with one CAF worker.\n`;
+  `server on core ${SERVER_CORE}, loadgen on core ${GEN_CORE} (taskset); Parley with one CAF worker.\n` +
+  (floor ? `Raw loopback floor in the same run (\`build/rawfloor\`: plain send() of 150 bytes to 1000 connections from one core): ${floor.replace(/^N=1000 rounds=100 gap=20ms: /, "")}.\n` : "");
 console.log(md);
 
 if (!existsSync(out)) mkdirSync(out);
 const tag = quick ? "quick" : "latest";
-writeFileSync(join(out, `${tag}.json`), JSON.stringify({ when, quick, cpus: cpus().length, cpuModel, results, table }, null, 2) + "\n");
+writeFileSync(join(out, `${tag}.json`), JSON.stringify({ when, quick, cpus: cpus().length, cpuModel, floor, results, table }, null, 2) + "\n");
 writeFileSync(join(out, `${tag}.md`), md);
 
 // The chart: how many times better Parley is, per metric (log scale).

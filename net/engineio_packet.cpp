@@ -65,34 +65,49 @@ void append_payload(std::string& body, const frame& f) {
 }
 
 namespace {
-constexpr char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-}
 
-std::string base64_encode(std::string_view raw) {
+constexpr char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string encode64(std::string_view raw, const char* abc, bool pad) {
   std::string out;
-  out.reserve((raw.size() + 2) / 3 * 4);
+  // Exactly the length (unpadded: 11 bytes make 15 characters, which a
+  // std::string holds inline).
+  out.reserve(pad ? (raw.size() + 2) / 3 * 4 : (raw.size() * 4 + 2) / 3);
   size_t i = 0;
   auto byte = [&](size_t k) { return static_cast<unsigned char>(raw[k]); };
   for (; i + 2 < raw.size(); i += 3) {
     uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out.push_back(b64_chars[(n >> 18) & 63]);
-    out.push_back(b64_chars[(n >> 12) & 63]);
-    out.push_back(b64_chars[(n >> 6) & 63]);
-    out.push_back(b64_chars[n & 63]);
+    out.push_back(abc[(n >> 18) & 63]);
+    out.push_back(abc[(n >> 12) & 63]);
+    out.push_back(abc[(n >> 6) & 63]);
+    out.push_back(abc[n & 63]);
   }
   if (i + 1 == raw.size()) {
     uint32_t n = byte(i) << 16;
-    out.push_back(b64_chars[(n >> 18) & 63]);
-    out.push_back(b64_chars[(n >> 12) & 63]);
-    out += "==";
+    out.push_back(abc[(n >> 18) & 63]);
+    out.push_back(abc[(n >> 12) & 63]);
+    if (pad)
+      out += "==";
   } else if (i + 2 == raw.size()) {
     uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8);
-    out.push_back(b64_chars[(n >> 18) & 63]);
-    out.push_back(b64_chars[(n >> 12) & 63]);
-    out.push_back(b64_chars[(n >> 6) & 63]);
-    out.push_back('=');
+    out.push_back(abc[(n >> 18) & 63]);
+    out.push_back(abc[(n >> 12) & 63]);
+    out.push_back(abc[(n >> 6) & 63]);
+    if (pad)
+      out.push_back('=');
   }
   return out;
+}
+
+} // namespace
+
+std::string base64_encode(std::string_view raw) {
+  return encode64(raw, b64_chars, true);
+}
+
+std::string base64url_encode(std::string_view raw) {
+  return encode64(raw, b64url_chars, false);
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {

@@ -58,6 +58,8 @@ std::optional<std::vector<packet>> decode_payload(std::string_view body);
 void append_payload(std::string& body, const frame& f);
 
 std::string base64_encode(std::string_view raw);
+// The URL-safe alphabet (RFC 4648 §5), without padding.
+std::string base64url_encode(std::string_view raw);
 std::optional<std::string> base64_decode(std::string_view text);
 
 } // namespace parley::eio

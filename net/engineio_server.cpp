@@ -431,11 +431,9 @@ again:
   // queued and no completion is scheduled. Only what it did not take is left
   // to an asynchronous write. The payloads stay alive in out_ until then.
   beast::error_code ec;
-  size_t total = 0;
-  for (auto& b : scratch->buffers)
-    total += b.size();
-  size_t done = ws_->sock.write_some(
-    buffer_span{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()}, ec);
+  buffer_span all{scratch->buffers.data(), scratch->buffers.data() + scratch->buffers.size()};
+  size_t total = asio::buffer_size(all);
+  size_t done = ws_->sock.write_some(all, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
     ec = {};
     done = 0;
@@ -964,22 +962,7 @@ std::string random_id() {
     RAND_bytes(pool, sizeof(pool));
     used = 0;
   }
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const unsigned char* r = pool + used;
-  std::string id(15, ' ');
-  // 11 bytes = 88 bits = 14 whole 6-bit characters and 4 bits left.
-  uint64_t acc = 0;
-  int bits = 0;
-  size_t out = 0;
-  for (int i = 0; i < 11; ++i) {
-    acc = (acc << 8) | r[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      id[out++] = abc[(acc >> bits) & 63];
-    }
-  }
-  id[out] = abc[(acc << (6 - bits)) & 63];
+  auto id = base64url_encode({reinterpret_cast<const char*>(pool + used), 11});
   std::fill(pool + used, pool + used + 11, 0);  // drawn bytes are not kept around
   used += 11;
   return id;

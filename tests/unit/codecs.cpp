@@ -67,6 +67,10 @@ CAF_TEST(base64 round trip) {
     CAF_CHECK_EQUAL(*dec, s);
   }
   CAF_CHECK_EQUAL(eio::base64_encode("hello"), "aGVsbG8=");
+  // The URL-safe form: '-' and '_' for '+' and '/', no padding.
+  CAF_CHECK_EQUAL(eio::base64url_encode("\xfb\xff"), "-_8");
+  CAF_CHECK_EQUAL(eio::base64url_encode("hello"), "aGVsbG8");
+  CAF_CHECK_EQUAL(eio::base64url_encode(std::string(11, '\xff')), "______________8");  // 15 characters
   CAF_CHECK(!eio::base64_decode("abc"));
   CAF_CHECK(!eio::base64_decode("ab=c"));
 }

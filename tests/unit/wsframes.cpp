@@ -4,31 +4,16 @@
 #include <string>
 
 #include "net/ws_frames.hpp"
+#include "tools/loadgen/wire.hpp"
 
 using namespace parley;
 
 namespace {
 
-// A masked client frame, as a browser sends it.
-std::string client_frame(uint8_t op, std::string_view payload, bool fin = true,
-                         const char mask[4] = "\x11\x22\x33\x44") {
+// A masked client frame, as a browser sends it (the load generator's encoder).
+std::string client_frame(uint8_t op, std::string_view payload, bool fin = true) {
   std::string out;
-  out += static_cast<char>((fin ? 0x80 : 0) | op);
-  auto n = payload.size();
-  if (n < 126) {
-    out += static_cast<char>(0x80 | n);
-  } else if (n <= 0xffff) {
-    out += static_cast<char>(0x80 | 126);
-    out += static_cast<char>(n >> 8);
-    out += static_cast<char>(n & 0xff);
-  } else {
-    out += static_cast<char>(0x80 | 127);
-    for (int i = 7; i >= 0; --i)
-      out += static_cast<char>((uint64_t{n} >> (8 * i)) & 0xff);
-  }
-  out.append(mask, 4);
-  for (size_t i = 0; i < n; ++i)
-    out += static_cast<char>(payload[i] ^ mask[i & 3]);
+  loadgen::append_client_frame(out, payload, op, 0x11223344, fin);
   return out;
 }
 

@@ -152,7 +152,12 @@ void engine::send(size_t i, std::string_view sio_packet) {
   eio.reserve(sio_packet.size() + 1);
   eio += '4';
   eio += sio_packet;
-  append_client_frame(c.out, eio);
+  queue(i, eio);
+}
+
+void engine::queue(size_t i, std::string_view payload, uint8_t op) {
+  auto& c = conns_[i];
+  append_client_frame(c.out, payload, op);
   if (!c.out_armed)
     flush(i);
 }
@@ -173,7 +178,6 @@ void engine::flush(size_t i) {
       fail(i, std::string{"send: "} + strerror(errno));
       return;
     }
-    bytes_out += static_cast<uint64_t>(n);
     c.out.erase(0, static_cast<size_t>(n));
   }
   bool want = !c.out.empty();
@@ -251,7 +255,6 @@ void engine::on_ready_io(size_t i, uint32_t events) {
       fail(i, std::string{"recv: "} + strerror(errno));
       return;
     }
-    bytes_in += static_cast<uint64_t>(n);
     c.in.append(read_buf, static_cast<size_t>(n));
     consume(i);
     if (conns_[i].fd < 0 || static_cast<size_t>(n) < sizeof read_buf)
@@ -287,7 +290,6 @@ void engine::consume(size_t i) {
       return;
     }
     pos += f.size;
-    ++frames_in;
     if (!handle_frame(i, f))
       return;  // closed: c.in is gone
   }
@@ -308,9 +310,7 @@ bool engine::handle_frame(size_t i, const frame& f) {
     return false;
   }
   if (f.op == 9) {  // ping → pong
-    append_client_frame(c.out, f.payload, 10);
-    if (!c.out_armed)
-      flush(i);
+    queue(i, f.payload, 10);
     return c.fd >= 0;
   }
   if (f.op != 1 || !f.fin)  // binary attachments and fragments are not used here
@@ -326,9 +326,7 @@ bool engine::handle_frame(size_t i, const frame& f) {
       }
       return c.fd >= 0;
     case '2':  // ping → pong
-      append_client_frame(c.out, "3");
-      if (!c.out_armed)
-        flush(i);
+      queue(i, "3");
       return c.fd >= 0;
     case '1':
       fail(i, "engine.io close");

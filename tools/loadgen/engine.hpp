@@ -92,12 +92,14 @@ public:
   // The same with a nanosecond bound (epoll_pwait2), for fixed-rate sending.
   void poll_ns(uint64_t timeout_ns);
 
-  uint64_t bytes_in = 0, bytes_out = 0, frames_in = 0;
   uint64_t connect_failures = 0, protocol_errors = 0;
 
 private:
   void dispatch(epoll_event_list& evs, int n);
   void on_ready_io(size_t i, uint32_t events);
+  // Appends one client frame to the connection's output and writes it now
+  // unless earlier output is still waiting for the socket.
+  void queue(size_t i, std::string_view payload, uint8_t op = 1);
   void flush(size_t i);
   void consume(size_t i);
   bool handle_frame(size_t i, const frame& f);

@@ -167,7 +167,6 @@ std::string run_hold(const options& o) {
     throw std::invalid_argument("--procs too small for the open-file limit of " + std::to_string(lim.rlim_cur));
 
   auto rss_before = process_rss_bytes(o.server_pid);
-  auto cpu_before = process_cpu_us(o.server_pid);
   std::vector<worker> ws;
   for (size_t p = 0; p < procs; ++p) {
     size_t first = o.count * p / procs, last = o.count * (p + 1) / procs;
@@ -256,7 +255,6 @@ std::string run_hold(const options& o) {
     ::close(w.to);
     ::close(w.from);
   }
-  (void)cpu_before;
   json_out j;
   j.str("scenario", o.scenario)
       .num("connections", static_cast<uint64_t>(o.count))

@@ -97,7 +97,6 @@ public:
           send_one(now);
       }
     } else if (name == "typing:start") {
-      ++typing_;
       if (now >= w0_ && now < w1_)
         ++window_typing_;
     } else {
@@ -223,6 +222,7 @@ public:
         .num("reordered", reordered)
         .num("closed", closed_)
         .num("other_events", other_)
+        .num("unstamped_messages", foreign_)
         .num("server_cpu_us", cpu1 - cpu0)
         .num("server_cpu_us_per_delivery",
              deliveries ? static_cast<double>(cpu1 - cpu0) / static_cast<double>(deliveries) : 0.0)
@@ -257,7 +257,7 @@ private:
   uint64_t joined_ = 0, closed_ = 0, join_errors_ = 0;
   std::vector<msg> msgs_;
   uint64_t w0_ = ~0ull, w1_ = ~0ull;
-  uint64_t window_deliveries_ = 0, window_typing_ = 0, typing_ = 0, other_ = 0, foreign_ = 0;
+  uint64_t window_deliveries_ = 0, window_typing_ = 0, other_ = 0, foreign_ = 0;
   uint64_t completed_ = 0, in_flight_ = 0, last_event_ = 0;
   bool sending_ = false;
   histogram delivery_, last_;

@@ -8,8 +8,8 @@
 
 namespace loadgen {
 
-void append_client_frame(std::string& out, std::string_view payload, uint8_t op, uint32_t mask) {
-  out += static_cast<char>(0x80 | op);
+void append_client_frame(std::string& out, std::string_view payload, uint8_t op, uint32_t mask, bool fin) {
+  out += static_cast<char>((fin ? 0x80 : 0) | op);
   auto n = payload.size();
   if (n < 126) {
     out += static_cast<char>(0x80 | n);

@@ -15,9 +15,9 @@ namespace loadgen {
 
 // -- WebSocket (RFC 6455), client side -------------------------------------------
 
-// Appends one final, masked client frame (`op` 1 = text) to `out`.
+// Appends one masked client frame (`op` 1 = text; final unless `fin` is false) to `out`.
 void append_client_frame(std::string& out, std::string_view payload, uint8_t op = 1,
-                         uint32_t mask = 0x5a3c96e1);
+                         uint32_t mask = 0x5a3c96e1, bool fin = true);
 
 // One server frame taken off the front of a buffer.
 struct frame {

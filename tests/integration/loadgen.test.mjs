@@ -121,6 +121,15 @@ for (const kind of ["parley", "peer"]) {
       assert.equal(r.json.failures, 0);
     });
 
+    it("idle: connections are held while the server's RSS is read", async () => {
+      const { code, json } = await loadgen(s().url, s().pid, ["--scenario=idle", "--count=30", "--concurrency=10", "--settle=0.3"]);
+      assert.equal(code, 0);
+      assert.equal(json.up, 30);
+      assert.equal(json.failures, 0);
+      assert.equal(json.closed_while_held, 0);
+      assert.ok(json.server_rss_held_bytes > 0 && json.server_rss_before_bytes > 0);
+    });
+
     it("a wrong secret: every connection gets a CONNECT_ERROR", async () => {
       const { json } = await loadgen(s().url, s().pid, ["--scenario=connect", "--count=5", "--concurrency=5"], "not-the-secret");
       assert.equal(json.up, 0);
@@ -145,5 +154,14 @@ describe("loadgen refuses", () => {
     const r = await run(`${BUILD}/loadgen`, ["--scenario=connect", "--url=http://10.0.0.1:80"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^loadgen: loadgen only targets 127\.0\.0\.0\/8, not 10\.0\.0\.1\n/);
+  });
+
+  it("unknown arguments and scenarios, with exit code 2 and the reason", async () => {
+    const a = await run(`${BUILD}/loadgen`, ["--scenario=fanout", "--url=http://127.0.0.1:1", "--nope=1"]);
+    assert.equal(a.code, 2);
+    assert.match(a.stderr, /^loadgen: unknown argument --nope=1\n/);
+    const b = await run(`${BUILD}/loadgen`, ["--scenario=teleport", "--url=http://127.0.0.1:1"]);
+    assert.equal(b.code, 2);
+    assert.match(b.stderr, /^loadgen: unknown --scenario teleport\n/);
   });
 });

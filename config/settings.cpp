@@ -197,6 +197,14 @@ const std::vector<option_row>& rows() {
                   }),
     row<uint64_t>("parley.limits", "max-rooms-per-socket", "rooms one socket may be in",
                   [](settings& s, uint64_t v) { s.limits.max_rooms_per_socket = v; return std::string{}; }),
+    row<uint64_t>("parley.limits", "max-json-depth",
+                  "deepest nesting of arrays/objects accepted in any JSON from outside",
+                  [](settings& s, uint64_t v) {
+                    s.limits.max_json_depth = v;
+                    return v >= 2 && v <= 1000
+                             ? std::string{}
+                             : std::string{"parley.limits.max-json-depth must be within 2..1000"};
+                  }),
     row<bool>("parley.presence", "broadcast",
               "send user:online / user:offline to every socket of the namespaces",
               [](settings& s, bool v) { s.presence.broadcast = v; return std::string{}; }),

@@ -73,6 +73,7 @@ struct settings {
     uint64_t max_connections = 100000;
     uint64_t max_write_queue = 4u << 20;  // bytes queued for one client
     uint64_t max_rooms_per_socket = 1000;
+    uint64_t max_json_depth = 64;         // nesting of any JSON from outside
   } limits;
   struct {
     uint64_t directory_shards = 8;

@@ -14,6 +14,7 @@
 #include "actors/ack_collector.hpp"
 #include "actors/messages.hpp"
 #include "actors/rtm_supervisor.hpp"
+#include "net/json.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
@@ -32,10 +33,9 @@ response ok_json(const request& req, std::string body) {
 // Parses and validates a JSON body; on failure answers 400 and returns false.
 bool parse_body(const std::shared_ptr<http_session>& hs, const request& req, std::string_view schema_name,
                 rapidjson::Document& doc) {
-  doc.Parse(req.body().data(), req.body().size());
-  if (doc.HasParseError()) {
-    auto msg = std::string{"Malformed JSON: "} + rapidjson::GetParseError_En(doc.GetParseError())
-               + " at offset " + std::to_string(doc.GetErrorOffset());
+  std::string why;
+  if (!json::parse(doc, req.body(), &why)) {
+    auto msg = "Malformed JSON: " + why;
     spdlog::info("api {}: {}", req.target(), msg);
     hs->reply(json_error(req, http::status::bad_request, "invalid_json", msg));
     return false;

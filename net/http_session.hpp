@@ -32,6 +32,14 @@ using ws_stream = websocket::stream<beast::tcp_stream>;
 
 class http_session;
 
+// What one request may make the server hold besides its body: the request
+// line and header fields, and likewise the trailer fields of a chunked body.
+// More is answered 431.
+constexpr uint32_t header_limit = 16 * 1024;
+// The read buffer's cap: unparsed input never exceeds a header block and one
+// read's worth (a body is moved out of it as it is parsed).
+constexpr size_t read_buffer_limit = header_limit + 4096;
+
 // What a request handler is given: the request, and the means to answer it.
 class router {
 public:

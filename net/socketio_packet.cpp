@@ -5,6 +5,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "net/json.hpp"
+
 namespace parley::sio {
 
 namespace {
@@ -78,8 +80,7 @@ std::variant<packet, std::string> decode(std::string_view str) {
   }
   if (i < str.size()) {
     auto doc = std::make_shared<rapidjson::Document>();
-    doc->Parse(str.data() + i, str.size() - i);
-    if (doc->HasParseError())
+    if (!json::parse(*doc, str.substr(i)))
       return std::string{"invalid payload"};
     p.payload = std::move(doc);
   }

@@ -2,6 +2,7 @@
 
 #include <rapidjson/error/en.h>
 
+#include "net/json.hpp"
 #include "net/socketio_packet.hpp"
 
 namespace parley::rtm {
@@ -96,10 +97,9 @@ bool is_limit_type(const std::string& t) {
 
 std::variant<frame, std::string> parse_frame(const std::string& text) {
   auto doc = std::make_shared<rapidjson::Document>();
-  doc->Parse(text.data(), text.size());
-  if (doc->HasParseError())
-    return std::string{"invalid JSON: "} + rapidjson::GetParseError_En(doc->GetParseError()) + " at offset "
-           + std::to_string(doc->GetErrorOffset());
+  std::string why;
+  if (!json::parse(*doc, text, &why))
+    return "invalid JSON: " + why;
   if (!doc->IsObject())
     return std::string{"frame is not a JSON object"};
   frame f;
@@ -344,8 +344,7 @@ std::string preview_of(std::string_view text, size_t max) {
 client_info parse_client(const std::string& body) {
   client_info out;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  if (!json::parse(doc, body) || !doc.IsObject())
     return out;
   const Value* at = &doc;
   if (!member(doc, "name"))

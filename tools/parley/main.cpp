@@ -30,6 +30,7 @@
 #include "config/settings.hpp"
 #include "net/api.hpp"
 #include "net/engineio_server.hpp"
+#include "net/json.hpp"
 #include "net/listener.hpp"
 #include "net/rtm_client.hpp"
 #include "net/socketio_server.hpp"
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   auto s = std::get<settings>(std::move(read));
 
   spdlog::set_level(spdlog::level::from_str(s.log.level));
+  json::set_max_depth(s.limits.max_json_depth);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   std::optional<jwt::verifier> verifier;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <random>
 
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -58,6 +59,7 @@ std::variant<identity, std::string> authenticate(const connect_request& req, con
   who.role = c.role;
   who.rooms = c.rooms;
   who.profiles = c.profiles;
+  who.expires_at = c.exp;
   return who;
 }
 
@@ -148,37 +150,118 @@ std::string id_text(const rapidjson::Value& v) {
 
 // -- rooms --------------------------------------------------------------------
 
-void join_room(self_ptr self, const std::string& room, std::function<void()> done) {
+void drain(self_ptr self);
+
+// The delay before trying again to reach an actor that is being restarted.
+std::chrono::milliseconds retry_delay(uint8_t attempt) {
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  auto base = std::min<int64_t>(1000, int64_t{50} << std::min<int>(attempt, 5));
+  return std::chrono::milliseconds{base / 2 + static_cast<int64_t>(rng() % (base / 2 + 1))};
+}
+
+// Asks the room's directory shard to add this socket; `done(true)` once it is
+// a member (the room actor monitored), `done(false)` when the shard could not
+// be reached (it is being restarted).
+void request_join(self_ptr self, const std::string& room, std::function<void(bool)> done) {
   auto& st = self->state;
-  if (st.rooms.count(room)) {
-    done();
-    return;
-  }
   auto dir = st.rt->directory_for(room);
   if (!dir) {
-    spdlog::error("no directory shard for room {}", room);
+    done(false);
     return;
   }
-  self->request(dir, caf::infinite, join_atom::value, room, caf::actor{self}, st.sock)
+  self->request(dir, std::chrono::seconds(5), join_atom::value, room, caf::actor{self}, st.sock)
     .then(
       [self, room, done](joined_atom, const caf::actor& r) {
-        if (self->state.closing)
+        auto& st = self->state;
+        if (st.closing)
           return;
-        self->state.rooms[room] = r;
-        done();
+        st.rooms[room] = r;
+        self->monitor(r);
+        done(true);
       },
-      [self, room](caf::error& err) {
-        spdlog::warn("socket {}: joining {} failed: {}", self->state.sock->sid(), room,
-                     self->system().render(err));
+      [self, room, done](caf::error& err) {
+        auto& st = self->state;
+        if (st.closing)
+          return;
+        spdlog::warn("socket {}: joining {} failed: {}", st.sock->sid(), room, self->system().render(err));
+        done(false);
       });
+}
+
+// A join the socket asked for (or a re-join): the socket is `busy` until it is
+// answered, and what it sends meanwhile waits, so that its requests take
+// effect in the order it sent them.
+void join_room(self_ptr self, const std::string& room, std::function<void(bool)> done) {
+  auto& st = self->state;
+  if (auto it = st.rooms.find(room); it != st.rooms.end() && it->second) {
+    done(true);
+    return;
+  }
+  st.busy = true;
+  request_join(self, room, [self, done](bool ok) {
+    self->state.busy = false;
+    done(ok);
+    drain(self);
+  });
 }
 
 void leave_room(self_ptr self, const std::string& room) {
   auto& st = self->state;
-  if (st.rooms.erase(room) == 0)
+  auto it = st.rooms.find(room);
+  if (it == st.rooms.end())
     return;
+  auto actor = std::move(it->second);
+  st.rooms.erase(it);
+  if (!actor)
+    return; // was waiting to be joined again: nothing holds it
+  self->demonitor(actor);
   if (auto dir = st.rt->directory_for(room))
     self->send(dir, leave_atom::value, room, caf::actor{self});
+}
+
+// A room's actor failed (or its directory shard did): the socket joins the
+// room again, through the restarted shard, in order with what it sends.
+void room_lost(self_ptr self, const caf::actor_addr& who) {
+  auto& st = self->state;
+  for (auto& [name, actor] : st.rooms) {
+    if (actor && actor.address() == who) {
+      actor = nullptr;
+      spdlog::info("socket {}: room {} failed, joining it again", st.sock->sid(), name);
+      self->delayed_send(self, retry_delay(0), rejoin_atom::value, name, uint8_t{0});
+      return;
+    }
+  }
+}
+
+void rejoin(self_ptr self, const std::string& room, uint8_t attempt) {
+  auto& st = self->state;
+  auto it = st.rooms.find(room);
+  if (it == st.rooms.end() || it->second)
+    return; // left meanwhile, or joined again by the client
+  join_room(self, room, [self, room, attempt](bool ok) {
+    if (!ok)
+      self->delayed_send(self, retry_delay(attempt + 1), rejoin_atom::value, room,
+                         static_cast<uint8_t>(std::min(attempt + 1, 250)));
+  });
+}
+
+// -- presence -------------------------------------------------------------------
+
+// Counts this socket in presence (announcing the user when `announce`), and
+// watches presence so that a restarted one learns of it again.
+void register_presence(self_ptr self, bool announce) {
+  auto& st = self->state;
+  auto p = st.rt->presence();
+  if (!p || p == st.presence) {
+    // Presence is being restarted (or the registry still names the failed one).
+    self->delayed_send(self, retry_delay(st.presence_retries), resync_atom::value);
+    st.presence_retries = static_cast<uint8_t>(std::min(st.presence_retries + 1, 250));
+    return;
+  }
+  st.presence = p;
+  st.presence_retries = 0;
+  self->monitor(p);
+  self->send(p, online_atom::value, st.who.user_id, st.sock->sid(), announce);
 }
 
 // Publishes to a room this socket may speak in, excluding itself; with
@@ -186,14 +269,16 @@ void leave_room(self_ptr self, const std::string& room) {
 void speak(self_ptr self, const std::string& room, const std::string& event,
            const std::string& data, const buffers& attachments = {}) {
   auto& st = self->state;
+  auto it = st.rooms.find(room);
+  bool member = it != st.rooms.end() && it->second;
   if (attachments.empty()) {
-    if (auto it = st.rooms.find(room); it != st.rooms.end())
+    if (member)
       self->send(it->second, publish_atom::value, event, data, st.sock->sid());
     else
       st.rt->publish(room, event, data, st.sock->sid());
     return;
   }
-  if (auto it = st.rooms.find(room); it != st.rooms.end())
+  if (member)
     self->send(it->second, publish_atom::value, event, data, st.sock->sid(), attachments);
   else if (auto dir = st.rt->directory_for(room))
     self->send(dir, publish_atom::value, room, event, data, st.sock->sid(), attachments);
@@ -208,8 +293,10 @@ bool check_room(self_ptr self, ack_id id, const std::string& room) {
   return false;
 }
 
-bool check_room_limit(self_ptr self, ack_id id) {
-  if (self->state.rooms.size() < self->state.rt->cfg.limits.max_rooms_per_socket + 1)
+bool check_room_limit(self_ptr self, ack_id id, const std::string& room) {
+  // The namespace's own room is not counted.
+  auto& rooms = self->state.rooms;
+  if (rooms.count(room) || rooms.size() < self->state.rt->cfg.limits.max_rooms_per_socket + 1)
     return true;
   refuse(self, id, "Too many rooms");
   return false;
@@ -225,10 +312,14 @@ template <const char* Prefix, const char* Key, const char* JoinedEvent>
 void handle_room_join(self_ptr self, const rapidjson::Value& p, ack_id id) {
   auto& key = p[Key];
   auto room = std::string{Prefix} + id_text(key);
-  if (!check_room(self, id, room) || !check_room_limit(self, id))
+  if (!check_room(self, id, room) || !check_room_limit(self, id, room))
     return;
   auto body = "{\"" + std::string{Key} + "\":" + sio::to_json(key) + ",\"success\":true}";
-  join_room(self, room, [self, id, body] {
+  join_room(self, room, [self, id, body, room](bool ok) {
+    if (!ok) {
+      refuse(self, id, "Could not join " + room + ": rooms are restarting, try again");
+      return;
+    }
     ack(self, id, body);
     if (JoinedEvent[0] != '\0')
       emit(self, JoinedEvent, body);
@@ -265,9 +356,13 @@ std::string join_target(const rapidjson::Value& p) {
 
 void handle_join(self_ptr self, const rapidjson::Value& p, ack_id id) {
   auto room = join_target(p);
-  if (!check_room(self, id, room) || !check_room_limit(self, id))
+  if (!check_room(self, id, room) || !check_room_limit(self, id, room))
     return;
-  join_room(self, room, [self, id, room] {
+  join_room(self, room, [self, id, room](bool ok) {
+    if (!ok) {
+      refuse(self, id, "Could not join " + room + ": rooms are restarting, try again");
+      return;
+    }
     ack(self, id, "{\"joined\":" + json_str(room) + ",\"userId\":" + json_str(self->state.who.user_id) + "}");
   });
 }
@@ -389,14 +484,111 @@ void on_event(self_ptr self, sio::packet& p) {
   self->state.attachments.clear();
 }
 
+void close_connection(self_ptr self, const std::string& reason);
+
+// Server-side disconnect: an `error` event saying why, then DISCONNECT.
+void disconnect(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  if (st.closing)
+    return;
+  emit(self, "error", "{\"message\":" + json_str(why) + ",\"timestamp\":\"" + iso_now() + "\"}");
+  st.sock->disconnect();
+  close_connection(self, why);
+}
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    .count();
+}
+
+// The event rate limit (a token bucket of events-burst, refilled at
+// events-per-second). False when the event is refused; a socket refused more
+// than a burst's worth in a row is disconnected.
+bool within_rate(self_ptr self, ack_id id) {
+  auto& st = self->state;
+  auto& lim = st.rt->cfg.limits;
+  if (lim.events_per_second == 0)
+    return true;
+  auto now = steady_ns();
+  auto burst = static_cast<double>(lim.events_burst);
+  st.tokens = std::min(burst, st.tokens + static_cast<double>(now - st.refilled_ns) * 1e-9
+                                            * static_cast<double>(lim.events_per_second));
+  st.refilled_ns = now;
+  if (st.tokens >= 1) {
+    st.tokens -= 1;
+    st.refused = 0;
+    return true;
+  }
+  if (++st.refused > lim.events_burst) {
+    spdlog::info("socket {} (user {}): over the event rate limit for more than {} events, disconnecting",
+                 st.sock->sid(), st.who.user_id, lim.events_burst);
+    disconnect(self, "Rate limit exceeded: disconnected");
+    return false;
+  }
+  auto text = "Rate limit exceeded: at most " + std::to_string(lim.events_per_second) + " events per second";
+  if (id) {
+    refuse(self, id, text);
+  } else if (now - st.refusal_noticed_ns >= 1000000000) {
+    st.refusal_noticed_ns = now;
+    refuse(self, id, text);
+  }
+  if (st.refused == 1)
+    spdlog::info("socket {} (user {}): over the event rate limit", st.sock->sid(), st.who.user_id);
+  return false;
+}
+
+void handle_packet(self_ptr self, const packet_ptr& p) {
+  counters().packets_in.fetch_add(1, std::memory_order_relaxed);
+  switch (p->type) {
+    case sio::packet_type::event:
+    case sio::packet_type::binary_event:
+      if (within_rate(self, p->id) && !self->state.closing)
+        on_event(self, *p);
+      break;
+    default:
+      break; // ACKs of our events are taken on the I/O thread; stray ones are ignored
+  }
+}
+
+// Handles what waited behind a join, in order, until the next join.
+void drain(self_ptr self) {
+  auto& st = self->state;
+  while (!st.busy && !st.closing && st.waiting && !st.waiting->empty()) {
+    auto next = std::move(st.waiting->front());
+    st.waiting->pop_front();
+    if (next.packet) {
+      handle_packet(self, next.packet);
+      st.sock->packet_done();
+    } else {
+      rejoin(self, next.rejoin, 0);
+    }
+  }
+  if (st.waiting && st.waiting->empty() && !st.busy)
+    st.waiting.reset();
+}
+
+void enqueue(self_ptr self, connection_state::pending item) {
+  auto& st = self->state;
+  if (!st.waiting)
+    st.waiting = std::make_unique<std::deque<connection_state::pending>>();
+  st.waiting->push_back(std::move(item));
+}
+
 void finish_connect(self_ptr self) {
   auto& st = self->state;
   st.connected = true;
   st.sock->accept();
   counters().sockets.fetch_add(1, std::memory_order_relaxed);
   counters().connects.fetch_add(1, std::memory_order_relaxed);
-  if (auto p = st.rt->presence())
-    self->send(p, online_atom::value, st.who.user_id, st.sock->sid());
+  register_presence(self, true);
+  auto& cfg = st.rt->cfg;
+  if (cfg.auth.disconnect_on_expiry && st.who.expires_at > 0) {
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    auto left = std::max<int64_t>(0, st.who.expires_at * 1000 - now_ms);
+    self->delayed_send(self, std::chrono::milliseconds{left}, expire_atom::value);
+  }
 }
 
 void close_connection(self_ptr self, const std::string& reason) {
@@ -404,18 +596,17 @@ void close_connection(self_ptr self, const std::string& reason) {
   if (st.closing)
     return;
   st.closing = true;
-  std::vector<std::string> names;
-  for (auto& kvp : st.rooms)
-    names.push_back(kvp.first);
-  for (auto& n : names) {
-    if (auto dir = st.rt->directory_for(n))
-      self->send(dir, leave_atom::value, n, caf::actor{self});
+  for (auto& [name, actor] : st.rooms) {
+    if (!actor)
+      continue;
+    if (auto dir = st.rt->directory_for(name))
+      self->send(dir, leave_atom::value, name, caf::actor{self});
   }
   st.rooms.clear();
   if (st.connected) {
     counters().sockets.fetch_sub(1, std::memory_order_relaxed);
-    if (auto p = st.rt->presence())
-      self->send(p, offline_atom::value, st.who.user_id, st.sock->sid());
+    if (st.presence)
+      self->send(st.presence, offline_atom::value, st.who.user_id, st.sock->sid());
   }
   spdlog::debug("socket {} closed: {}", st.sock->sid(), reason);
   self->quit();
@@ -441,27 +632,87 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   st.who = std::move(std::get<identity>(who));
   st.sock->set_user(st.who.user_id);
   // Every socket is in its namespace's room (for presence), and in profile:{id}
-  // for each profile its token grants, before the client hears it is connected.
+  // for each profile its token grants, before the client hears it is
+  // connected. What it sends meanwhile waits. A room whose shard is being
+  // restarted is joined again later.
   std::vector<std::string> initial{namespace_room(st.sock->nsp())};
   for (auto& p : st.who.profiles)
     initial.push_back("profile:" + p);
+  st.refilled_ns = steady_ns();
+  st.tokens = static_cast<double>(st.rt->cfg.limits.events_burst);
+  st.busy = true;
   auto pending = std::make_shared<size_t>(initial.size());
   for (auto& room : initial)
-    join_room(self, room, [self, pending] {
-      if (--*pending == 0)
+    request_join(self, room, [self, pending, room](bool ok) {
+      if (!ok) {
+        self->state.rooms[room] = nullptr;
+        self->delayed_send(self, retry_delay(0), rejoin_atom::value, room, uint8_t{0});
+      }
+      if (--*pending == 0) {
+        self->state.busy = false;
         finish_connect(self);
+        drain(self);
+      }
     });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.closing)
+      return;
+    if (st.presence && dm.source == st.presence.address()) {
+      spdlog::info("socket {}: presence failed, counting the socket again once it is back", st.sock->sid());
+      self->delayed_send(self, retry_delay(0), resync_atom::value);
+      return;
+    }
+    room_lost(self, dm.source);
+  });
+  // An exception in a handler ends this socket only: it is told, and
+  // disconnected; rooms and presence forget it.
+  self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("socket {}: handler failed ({}), disconnecting it", self->state.sock->sid(), what);
+    disconnect(self, "Internal server error");
+    return caf::error{}; // disconnect() has ended the actor normally
+  });
   return {
     [self](packet_atom, const packet_ptr& p) {
-      counters().packets_in.fetch_add(1, std::memory_order_relaxed);
-      switch (p->type) {
-        case sio::packet_type::event:
-        case sio::packet_type::binary_event:
-          on_event(self, *p);
-          break;
-        default:
-          break; // ACKs of our events are taken on the I/O thread; stray ones are ignored
+      auto& st = self->state;
+      if (st.closing)
+        return;
+      if (st.busy) {
+        enqueue(self, {p, {}});
+        return;
       }
+      handle_packet(self, p);
+      st.sock->packet_done();
+    },
+    [self](rejoin_atom, const std::string& room, uint8_t attempt) {
+      auto& st = self->state;
+      if (st.closing)
+        return;
+      if (st.busy) {
+        if (attempt == 0) {
+          enqueue(self, {nullptr, room});
+          return;
+        }
+        self->delayed_send(self, retry_delay(attempt), rejoin_atom::value, room, attempt);
+        return;
+      }
+      rejoin(self, room, attempt);
+    },
+    [self](resync_atom) {
+      if (!self->state.closing)
+        register_presence(self, false);
+    },
+    [self](expire_atom) {
+      spdlog::info("socket {} (user {}): token expired, disconnecting", self->state.sock->sid(),
+                   self->state.who.user_id);
+      disconnect(self, "Token expired");
     },
     [self](closed_atom, const std::string& reason) { close_connection(self, reason); },
   };

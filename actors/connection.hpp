@@ -4,6 +4,8 @@
 // down through the socket, rooms deliver straight to it.
 #pragma once
 
+#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -34,6 +36,7 @@ struct identity {
   std::vector<std::string> rooms;    // granted room names / "prefix:*" patterns
   std::vector<std::string> profiles; // granted profiles
   bool anonymous = false;            // ?userId= in development mode: every room allowed
+  int64_t expires_at = 0;            // the token's exp (unix seconds); 0 = none
 };
 
 // The token by priority (auth.token, then Bearer header, then ?token=), checked;
@@ -50,7 +53,25 @@ struct connection_state {
   identity who;
   bool connected = false;
   bool closing = false;
-  std::unordered_map<std::string, caf::actor> rooms; // joined: name → room actor
+  // A socket's requests take effect in the order it sent them: while a join
+  // is on its way (`busy`), later packets, and re-joins, wait here.
+  bool busy = false;
+  struct pending {
+    packet_ptr packet;  // a client packet, or
+    std::string rejoin; // a room to join again (its actor failed)
+  };
+  std::unique_ptr<std::deque<pending>> waiting; // allocated on first use
+  // Joined: name → room actor (monitored). A null actor: the room's actor
+  // failed and the room is being joined again (unless the client leaves it
+  // first).
+  std::unordered_map<std::string, caf::actor> rooms;
+  caf::actor presence;       // where this socket is counted (monitored)
+  uint8_t presence_retries = 0;
+  // Event rate limit: a token bucket, and refusals since the last accepted event.
+  double tokens = 0;
+  int64_t refilled_ns = 0;
+  uint32_t refused = 0;
+  int64_t refusal_noticed_ns = 0; // last `error` event about the limit
   buffers attachments; // of the event being handled (binary events only)
   static inline const char* name = "connection";
 };

@@ -56,7 +56,7 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
       self->send(it->second.room, publish_atom::value, event, data, except_sid);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
-           const std::string& except_sid, uint64_t once) {
+           const std::string& except_sid, const sio::delivered_ptr& once) {
       auto it = self->state.rooms.find(name);
       if (it == self->state.rooms.end())
         return;

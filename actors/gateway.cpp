@@ -30,7 +30,9 @@ void gateway::on_connect(const std::shared_ptr<sio::socket>& s, sio::packet&& co
   req.query_token = eio::query_param(target, "token").value_or("");
   req.query_user_id = eio::query_param(target, "userId").value_or("");
   auto conn = sys_.spawn(connection, s, std::move(req), rt_);
-  s->on_packet = [conn](sio::packet&& p) {
+  // The socket owns this callback: the raw pointer lives as long as it does.
+  s->on_packet = [conn, raw = s.get()](sio::packet&& p) {
+    raw->packet_in(); // done by the connection actor once handled (backpressure)
     caf::anon_send(conn, packet_atom::value, std::make_shared<sio::packet>(std::move(p)));
   };
   s->on_close = [conn](std::string_view reason) {

@@ -49,6 +49,10 @@ using restart_atom = caf::atom_constant<caf::atom("p_restart")>;
 using ack_atom = caf::atom_constant<caf::atom("p_ack")>;
 using expect_atom = caf::atom_constant<caf::atom("p_expect")>;
 using timeout_atom = caf::atom_constant<caf::atom("p_timeout")>;
+using rejoin_atom = caf::atom_constant<caf::atom("p_rejoin")>;
+using resync_atom = caf::atom_constant<caf::atom("p_resync")>;
+using expire_atom = caf::atom_constant<caf::atom("p_expire")>;
+using kill_atom = caf::atom_constant<caf::atom("p_kill")>;
 // RTM upstream
 using rtm_open_atom = caf::atom_constant<caf::atom("r_open")>;
 using rtm_frame_atom = caf::atom_constant<caf::atom("r_frame")>;
@@ -74,5 +78,6 @@ inline std::string namespace_room(const std::string& nsp) {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::socket_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::packet_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::buffers)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::sio::delivered_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::rtm::event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::rtm_profile)

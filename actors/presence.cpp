@@ -24,8 +24,10 @@ void announce(const runtime& rt, const char* event, const std::string& user,
 
 caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt) {
   return {
-    [self, rt](online_atom, const std::string& user, const std::string& sid) {
-      if (++self->state.live[user] == 1)
+    [self, rt](online_atom, const std::string& user, const std::string& sid, bool announce_it) {
+      // announce_it is false when a socket is counted again after presence
+      // was restarted: the user was online all along.
+      if (++self->state.live[user] == 1 && announce_it)
         announce(*rt, "user:online", user, sid);
     },
     [self, rt](offline_atom, const std::string& user, const std::string& sid) {

@@ -21,7 +21,7 @@ struct presence_state {
 };
 
 // Messages:
-//   (online_atom, user, socket_id)
+//   (online_atom, user, socket_id, announce)  announce=false: counted again after a restart
 //   (offline_atom, user, socket_id)
 //   (presence_atom, user) -> (bool online, uint64_t sockets)
 //   (count_atom) -> uint64_t users online

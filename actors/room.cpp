@@ -38,7 +38,7 @@ void rebuild(room_state& st) {
 // frame set, with that namespace's receivers, to the I/O thread in one hop.
 void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
              const std::string& data, const std::string& except_sid, const buffers& attachments,
-             uint64_t once = 0) {
+             const sio::delivered_ptr& once = nullptr) {
   auto& st = self->state;
   if (st.by_sid.empty())
     return;
@@ -154,7 +154,7 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
            const std::string& except_sid,
            const buffers& attachments) { fan_out(self, event, data, except_sid, attachments); },
     [self](publish_atom, const std::string& event, const std::string& data, const std::string& except_sid,
-           uint64_t once) { fan_out(self, event, data, except_sid, {}, once); },
+           const sio::delivered_ptr& once) { fan_out(self, event, data, except_sid, {}, once); },
     [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },

@@ -35,7 +35,7 @@ void runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std:
     publish(rooms.front(), event, data_json);
     return;
   }
-  auto once = sio::next_once_id();
+  auto once = std::make_shared<sio::delivered_set>();
   for (auto& room : rooms)
     if (auto dir = directory_for(room))
       caf::anon_send(dir, publish_atom::value, room, event, data_json, std::string{}, once);

@@ -43,6 +43,11 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vecto
       if (!c.handle || c.handle.address() != dm.source)
         continue;
       c.handle = nullptr;
+      // Until the restart, lookups find nothing rather than the dead actor,
+      // so that those who lost it wait and try again.
+      auto& reg = self->system().registry();
+      if (caf::actor_cast<caf::actor_addr>(reg.get(st.specs[i].key)) == dm.source)
+        reg.erase(st.specs[i].key);
       if (st.shutting_down)
         return;
       if (std::chrono::steady_clock::now() - c.started > std::chrono::seconds(10))

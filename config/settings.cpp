@@ -205,6 +205,32 @@ const std::vector<option_row>& rows() {
                              ? std::string{}
                              : std::string{"parley.limits.max-json-depth must be within 2..1000"};
                   }),
+    row<uint64_t>("parley.limits", "max-connections-per-ip",
+                  "Engine.IO sessions one client address may hold; 0 = no limit",
+                  [](settings& s, uint64_t v) { s.limits.max_connections_per_ip = v; return std::string{}; }),
+    row<uint64_t>("parley.limits", "max-inbound-packets",
+                  "packets of one client waiting to be handled before its socket is no longer read",
+                  [](settings& s, uint64_t v) {
+                    s.limits.max_inbound_packets = v;
+                    return v >= 2 && v <= 1000000
+                             ? std::string{}
+                             : std::string{"parley.limits.max-inbound-packets must be within 2..1000000"};
+                  }),
+    row<uint64_t>("parley.limits", "events-per-second",
+                  "events one socket may send per second, sustained; 0 = no limit",
+                  [](settings& s, uint64_t v) { s.limits.events_per_second = v; return std::string{}; }),
+    row<uint64_t>("parley.limits", "events-burst",
+                  "events one socket may send at once above the sustained rate",
+                  [](settings& s, uint64_t v) {
+                    s.limits.events_burst = v;
+                    return v >= 1 ? std::string{} : std::string{"parley.limits.events-burst must be at least 1"};
+                  }),
+    row<bool>("parley.auth", "disconnect-on-expiry",
+              "disconnect a socket when its token's exp passes",
+              [](settings& s, bool v) { s.auth.disconnect_on_expiry = v; return std::string{}; }),
+    row<bool>("parley.debug", "fault-injection",
+              "enable POST /api/v1/debug/kill/{actor} (tests of supervision; never in production)",
+              [](settings& s, bool v) { s.debug.fault_injection = v; return std::string{}; }),
     row<bool>("parley.presence", "broadcast",
               "send user:online / user:offline to every socket of the namespaces",
               [](settings& s, bool v) { s.presence.broadcast = v; return std::string{}; }),

@@ -62,6 +62,8 @@ struct settings {
     std::string issuer;
     std::string audience;
     bool allow_anonymous_dev = false;
+    // disconnect a socket when its token's exp passes (as Centrifugo does)
+    bool disconnect_on_expiry = true;
   } auth;
   struct {
     std::string key;
@@ -74,7 +76,15 @@ struct settings {
     uint64_t max_write_queue = 4u << 20;  // bytes queued for one client
     uint64_t max_rooms_per_socket = 1000;
     uint64_t max_json_depth = 64;         // nesting of any JSON from outside
+    uint64_t max_connections_per_ip = 0;  // Engine.IO sessions from one address; 0 = no limit
+    uint64_t max_inbound_packets = 256;   // handed to a connection and not yet handled: reading pauses
+    uint64_t events_per_second = 100;     // per socket; 0 = no limit
+    uint64_t events_burst = 200;          // events a socket may send at once
   } limits;
+  struct {
+    // POST /api/v1/debug/kill/{actor}: makes a long-lived actor fail (tests of supervision)
+    bool fault_injection = false;
+  } debug;
   struct {
     uint64_t directory_shards = 8;
   } rooms;

@@ -65,11 +65,22 @@ api::api(asio::io_context& ioc, runtime_ptr rt) : ioc_(ioc), rt_(std::move(rt)) 
 void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
   counters().api_requests.fetch_add(1, std::memory_order_relaxed);
   auto path = std::string{target_path(req.target())};
+  auto method_not_allowed = [&](const char* allowed) {
+    spdlog::info("api {}: method {} not allowed", path, std::string_view{req.method_string()});
+    auto res = json_error(req, http::status::method_not_allowed, "method_not_allowed",
+                          std::string{"Use "} + allowed + " for " + path);
+    res.set(http::field::allow, allowed);
+    hs->reply(std::move(res));
+  };
   if (path == "/health") {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
     hs->reply(ok_json(req, "{\"status\":\"ok\"}"));
     return;
   }
   if (path == "/metrics") {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
     metrics(hs, req);
     return;
   }
@@ -86,12 +97,6 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
                          auth == req.end() ? "Missing API key" : "Invalid API key"));
     return;
   }
-  auto method_not_allowed = [&](const char* allowed) {
-    auto res = json_error(req, http::status::method_not_allowed, "method_not_allowed",
-                          std::string{"Use "} + allowed + " for " + path);
-    res.set(http::field::allow, allowed);
-    hs->reply(std::move(res));
-  };
   if (path == "/api/v1/publish") {
     if (req.method() != http::verb::post)
       return method_not_allowed("POST");

@@ -29,26 +29,29 @@ std::optional<packet> decode_text(std::string_view text) {
   return p;
 }
 
+std::optional<packet> next_in_payload(std::string_view body, size_t& pos) {
+  auto end = body.find(record_separator, pos);
+  auto part = body.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
+  std::optional<packet> p;
+  if (!part.empty() && part[0] == 'b') {
+    if (auto raw = base64_decode(part.substr(1)))
+      p = packet{packet_type::message, true, std::move(*raw)};
+  } else {
+    p = decode_text(part);
+  }
+  if (p)
+    pos = end == std::string_view::npos ? std::string_view::npos : end + 1;
+  return p;
+}
+
 std::optional<std::vector<packet>> decode_payload(std::string_view body) {
   std::vector<packet> out;
   size_t pos = 0;
-  for (;;) {
-    auto end = body.find(record_separator, pos);
-    auto part = body.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
-    if (!part.empty() && part[0] == 'b') {
-      auto raw = base64_decode(part.substr(1));
-      if (!raw)
-        return std::nullopt;
-      out.push_back(packet{packet_type::message, true, std::move(*raw)});
-    } else {
-      auto p = decode_text(part);
-      if (!p)
-        return std::nullopt;
-      out.push_back(std::move(*p));
-    }
-    if (end == std::string_view::npos)
-      break;
-    pos = end + 1;
+  while (pos != std::string_view::npos) {
+    auto p = next_in_payload(body, pos);
+    if (!p)
+      return std::nullopt;
+    out.push_back(std::move(*p));
   }
   return out;
 }

@@ -51,6 +51,10 @@ constexpr char record_separator = '\x1e';
 // One text packet as received on a WebSocket text frame.
 std::optional<packet> decode_text(std::string_view text);
 
+// The packet of a long-polling payload starting at `pos`, which moves past it
+// and its separator (to npos after the last); nullopt when it is malformed.
+std::optional<packet> next_in_payload(std::string_view body, size_t& pos);
+
 // A long-polling payload (POST body). Fails on any malformed packet.
 std::optional<std::vector<packet>> decode_payload(std::string_view body);
 

@@ -59,7 +59,20 @@ session::session(server& srv, std::string sid, handshake hs)
 
 session::~session() = default;
 
+void inbound_gauge::done(uint32_t n) {
+  // Only a drop to half the limit can resume a paused session; the I/O
+  // thread checks again there, so a resume is never lost nor early.
+  auto before = pending_.fetch_sub(n, std::memory_order_acq_rel);
+  auto half = limit_ / 2;
+  if (before > half && before - n <= half)
+    if (auto s = session_.lock()) {
+      auto& ctx = s->owner().context();
+      asio::post(ctx, [s = std::move(s)] { s->resume_reading(); });
+    }
+}
+
 void session::start(std::unique_ptr<session_handler> h) {
+  inbound_ = std::make_shared<inbound_gauge>(weak_from_this(), srv_.opts().max_inbound_packets);
   handler_ = std::move(h);
   schedule_ping();
   handler_->on_open(*this);
@@ -154,6 +167,12 @@ void session::close(std::string_view reason) {
     srv_.apply_cors(*poll_request_, res);
     hs->reply(std::move(res));
   }
+  if (post_) {
+    auto held = std::move(post_);
+    auto res = make_response(held->req, http::status::ok, "ok", "text/html");
+    srv_.apply_cors(held->req, res);
+    held->hs->reply(std::move(res));
+  }
   if (ws_) {
     // A close frame answers the peer's, names our protocol error, or ends a
     // close of ours; a broken or stuck connection is just closed.
@@ -225,25 +244,69 @@ void session::flush_poll() {
 }
 
 void session::on_post(const std::shared_ptr<http_session>& hs, request&& req) {
-  auto packets = decode_payload(req.body());
-  if (!packets) {
-    spdlog::info("eio {}: malformed polling payload, closing", sid_);
+  if (post_) {
+    // As Node's engine.io: one data request at a time.
+    spdlog::info("eio {}: overlapping POST requests, closing", sid_);
     auto res = make_response(req, http::status::bad_request,
                              R"({"code":3,"message":"Bad request"})", "application/json");
     srv_.apply_cors(req, res);
     hs->reply(std::move(res));
-    close("parse error");
+    close("transport error");
     return;
   }
+  post_ = std::make_unique<held_post>(held_post{hs, std::move(req), 0});
+  hs->on_abort([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      self->post_.reset();
+      self->close("transport error");
+    }
+  });
+  continue_post();
+}
+
+void session::continue_post() {
   auto self = shared_from_this();
-  for (auto& p : *packets) {
-    if (closed_)
-      break;
-    on_packet(std::move(p));
+  auto& p = *post_;
+  std::string_view body = p.req.body();
+  while (p.pos != std::string_view::npos && !closed_) {
+    if (inbound_ && inbound_->over())
+      return; // answered once the consumer catches up (resume_reading)
+    auto packet = next_in_payload(body, p.pos);
+    if (!packet) {
+      spdlog::info("eio {}: malformed polling payload, closing", sid_);
+      auto held = std::move(post_);
+      auto res = make_response(held->req, http::status::bad_request,
+                               R"({"code":3,"message":"Bad request"})", "application/json");
+      srv_.apply_cors(held->req, res);
+      held->hs->reply(std::move(res));
+      close("parse error");
+      return;
+    }
+    on_packet(std::move(*packet));
+    if (!post_)
+      return; // closed and answered meanwhile
   }
-  auto res = make_response(req, http::status::ok, "ok", "text/html");
-  srv_.apply_cors(req, res);
-  hs->reply(std::move(res));
+  auto held = std::move(post_);
+  if (!held)
+    return;
+  auto res = make_response(held->req, http::status::ok, "ok", "text/html");
+  srv_.apply_cors(held->req, res);
+  held->hs->reply(std::move(res));
+}
+
+void session::resume_reading() {
+  if (closed_ || !inbound_ || !inbound_->caught_up())
+    return;
+  if (post_) {
+    continue_post();
+    return;
+  }
+  if (read_paused_ && ws_) {
+    read_paused_ = false;
+    auto l = ws_;
+    if (ws_frames(l))
+      ws_read(l);
+  }
 }
 
 // -- WebSocket ------------------------------------------------------------------
@@ -311,13 +374,31 @@ void session::on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_cod
     return;
   }
   l->in.append(buf, ec ? 0 : n);
+  if (ws_frames(l))
+    ws_read(l);
+}
+
+bool session::ws_frames(const std::shared_ptr<ws_link>& l) {
+  auto lost = [&](const char* reason) {
+    if (l == ws_)
+      close(reason);
+    else
+      abandon_upgrade();
+  };
   size_t pos = 0;
+  bool paused = false;
   for (;;) {
+    bool main = l == ws_;
+    if (main && inbound_ && inbound_->over()) {
+      // The consumer is behind: what is buffered stays (at most one read),
+      // and the socket is not read until it catches up (resume_reading).
+      paused = true;
+      break;
+    }
     auto e = l->reader.next(l->in, pos);
     using ev = ws::reader::event;
     if (e.kind == ev::need_more)
       break;
-    bool main = l == ws_;
     switch (e.kind) {
       case ev::message:
         if (main)
@@ -339,22 +420,26 @@ void session::on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_cod
       case ev::close:
         l->close_code = e.code == 1005 ? ws::close_normal : e.code;
         lost("transport close");
-        return;
+        return false;
       case ev::error:
         spdlog::info("eio {}: WebSocket {}, closing with {}", sid_, e.data, e.code);
         l->close_code = e.code;
         lost("transport error");
-        return;
+        return false;
       default:
         break;
     }
     if (closed_ || (l != ws_ && l != probe_))
-      return;
+      return false;
   }
   l->in.erase(0, pos);
   if (l->in.empty())
     std::string{}.swap(l->in);
-  ws_read(l);
+  if (paused) {
+    read_paused_ = true;
+    return false;
+  }
+  return true;
 }
 
 void session::on_ws_message(std::string&& data, bool binary) {

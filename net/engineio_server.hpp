@@ -6,6 +6,7 @@
 // through `post_*`, which hop onto that thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -32,6 +33,10 @@ struct options {
   uint64_t max_payload = 1000000;
   uint64_t max_write_queue = 4u << 20;
   uint64_t max_connections = 100000;
+  uint64_t max_connections_per_ip = 0; // 0: no limit
+  // Packets handed up and not yet consumed above which a session stops
+  // reading its client (it reads again at half of it).
+  uint32_t max_inbound_packets = 256;
   std::vector<std::string> cors_origins;
 };
 
@@ -43,6 +48,26 @@ struct handshake {
 };
 
 class session;
+
+// Inbound backpressure: the packets of a session handed to their consumer (a
+// connection actor) and not yet finished with. The layer that hands a packet
+// on calls add(), the consumer calls done() from any thread; the session
+// stops reading its client while more than the limit are pending and reads
+// again once the consumer is down to half of it.
+class inbound_gauge {
+public:
+  inbound_gauge(std::weak_ptr<session> s, uint32_t limit) : session_(std::move(s)), limit_(limit) {}
+  void add() { pending_.fetch_add(1, std::memory_order_relaxed); }
+  void done(uint32_t n = 1);
+  uint32_t pending() const { return pending_.load(std::memory_order_acquire); }
+  bool over() const { return pending() > limit_; }
+  bool caught_up() const { return pending() <= limit_ / 2; }
+
+private:
+  std::atomic<uint32_t> pending_{0};
+  std::weak_ptr<session> session_;
+  uint32_t limit_;
+};
 
 // A session's outbound frames: a vector consumed from the front. Unlike
 // std::deque it allocates nothing until the first frame, and an idle
@@ -103,6 +128,7 @@ struct ws_link {
 };
 
 class session : public std::enable_shared_from_this<session> {
+  friend class inbound_gauge;
 public:
   session(server& srv, std::string sid, handshake hs);
   ~session();
@@ -111,6 +137,8 @@ public:
   const handshake& info() const { return hs_; }
   bool closed() const { return closed_; }
   bool is_websocket() const { return ws_ != nullptr; }
+  // Inbound backpressure (see inbound_gauge); set once the session starts.
+  const std::shared_ptr<inbound_gauge>& inbound() const { return inbound_; }
   server& owner() { return srv_; }
   // What waits to be written (inspection, e.g. by tests).
   const frame_queue& queued() const { return out_; }
@@ -129,11 +157,16 @@ private:
 
   void start(std::unique_ptr<session_handler> h);
   void on_packet(packet&& p);
+  // I/O thread: the consumer caught up; reading (or a held POST) goes on.
+  void resume_reading();
   void schedule_ping();
 
   // long-polling
   void on_poll(const std::shared_ptr<http_session>& hs, request&& req);
   void on_post(const std::shared_ptr<http_session>& hs, request&& req);
+  // Hands up the packets of the POST being read until the consumer is
+  // behind; answers the POST once every packet is handed up.
+  void continue_post();
   void flush_poll();
 
   // WebSocket
@@ -144,6 +177,9 @@ private:
   // and handles every complete frame.
   void ws_read(const std::shared_ptr<ws_link>& l);
   void on_ws_readable(const std::shared_ptr<ws_link>& l, beast::error_code ec);
+  // Handles the complete frames buffered in l->in; false when the session
+  // (or this link) is gone or reading is paused.
+  bool ws_frames(const std::shared_ptr<ws_link>& l);
   void on_ws_message(std::string&& data, bool binary);
   void on_probe_message(std::string&& data, bool binary);
   void ws_write();
@@ -183,6 +219,15 @@ private:
 
   std::shared_ptr<http_session> poll_;   // the pending long-polling GET
   std::unique_ptr<request> poll_request_; // its headers, to answer it (polling sessions only)
+  struct held_post {
+    std::shared_ptr<http_session> hs;
+    request req;   // with the payload still being handed up
+    size_t pos = 0;
+  };
+  std::unique_ptr<held_post> post_; // a POST whose packets wait for the consumer
+
+  std::shared_ptr<inbound_gauge> inbound_;
+  bool read_paused_ = false;
 
   std::shared_ptr<ws_link> ws_;
   bool ws_writing_ = false;

@@ -34,7 +34,7 @@ response json_error(const request& req, http::status status, std::string_view co
 }
 
 http_session::http_session(tcp::socket socket, std::shared_ptr<router> r, uint64_t body_limit)
-  : stream_(std::move(socket)), router_(std::move(r)), body_limit_(body_limit) {
+  : stream_(std::move(socket)), buffer_(read_buffer_limit), router_(std::move(r)), body_limit_(body_limit) {
 }
 
 void http_session::run() {
@@ -52,7 +52,7 @@ void http_session::do_read() {
   reading_ = true;
   parser_.emplace();
   parser_->body_limit(body_limit_);
-  parser_->header_limit(16 * 1024);
+  parser_->header_limit(header_limit);
   if (awaiting_reply_)
     stream_.expires_never(); // only watching for the client going away
   else
@@ -61,30 +61,51 @@ void http_session::do_read() {
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
 
+namespace {
+
+// The answer to a request that could not be parsed, or null when the error is
+// the connection's (closed, reset, timed out): then there is nobody to tell.
+std::optional<response> refusal(beast::error_code ec) {
+  if (ec.category() != http::make_error_code(http::error::end_of_stream).category()
+      || ec == http::error::end_of_stream || ec == http::error::partial_message)
+    return std::nullopt;
+  request head;
+  head.version(11);
+  if (ec == http::error::body_limit) // as Node's engine.io answers it
+    return make_response(head, http::status::payload_too_large, R"({"code":3,"message":"Bad request"})",
+                         "application/json");
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
+    return json_error(head, http::status::request_header_fields_too_large, "header_too_large",
+                      "The request's header fields (or a chunked body's trailer fields) exceed "
+                        + std::to_string(header_limit) + " bytes");
+  return json_error(head, http::status::bad_request, "bad_request", "Malformed HTTP request: " + ec.message());
+}
+
+} // namespace
+
 void http_session::on_read(beast::error_code ec, size_t) {
   reading_ = false;
   if (upgraded_)
     return;
-  if (ec == http::error::body_limit) {
-    // Too large a body: answer it (Node answers 413) and close.
-    auto req = parser_->release();
-    auto res = make_response(req, http::status::payload_too_large,
-                             "{\"code\":3,\"message\":\"Bad request\"}", "application/json");
-    res.keep_alive(false);
-    if (!awaiting_reply_ && !out_) {
-      out_.emplace(std::move(res));
-      do_write();
-    } else {
-      fail();
-    }
-    return;
-  }
   if (ec) {
-    fail();
+    auto res = refusal(ec);
+    if (!res || awaiting_reply_ || out_) {
+      // Nothing to tell, or a response is still owed for an earlier request:
+      // the connection just ends.
+      fail();
+      return;
+    }
+    spdlog::info("http {}: {}, answering {}", remote().address().to_string(), ec.message(),
+                 static_cast<unsigned>(res->result_int()));
+    res->keep_alive(false);
+    backlog_.clear();
+    out_.emplace(std::move(*res));
+    do_write();
     return;
   }
   auto req = parser_->release();
   if (awaiting_reply_ || out_) {
+    // Reading resumes only once this one is dispatched: at most one waits.
     backlog_.push_back(std::move(req));
     return;
   }
@@ -125,7 +146,14 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, size_t) {
   if (!keep_alive) {
     closed_ = true;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    if (reading_) {
+      stream_.close();
+      return;
+    }
+    // What the client is still sending (the rest of a refused request) is
+    // read and dropped until it closes, so that closing does not reset the
+    // connection before the client has read the answer (RFC 9112 §9.6).
+    linger();
     return;
   }
   if (!backlog_.empty()) {
@@ -135,6 +163,19 @@ void http_session::on_write(bool keep_alive, beast::error_code ec, size_t) {
     return;
   }
   do_read();
+}
+
+void http_session::linger() {
+  stream_.expires_after(std::chrono::seconds(2));
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(buffer_.max_size()),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) {
+                              self->stream_.close();
+                              return;
+                            }
+                            self->linger();
+                          });
 }
 
 void http_session::fail() {

@@ -80,6 +80,7 @@ private:
   void do_write();
   void on_write(bool keep_alive, beast::error_code ec, size_t bytes);
   void fail();
+  void linger();
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;

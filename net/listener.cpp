@@ -15,6 +15,15 @@ std::string_view target_path(std::string_view target) {
 }
 
 void path_router::handle(const std::shared_ptr<http_session>& session, request&& req) {
+  if (req.method() == http::verb::unknown) {
+    // RFC 9110 §15.6.2: a method the server does not know.
+    spdlog::info("http {}: unknown method {}", session->remote().address().to_string(),
+                 std::string_view{req.method_string()}.substr(0, 32));
+    std::string method{req.method_string().substr(0, 32)};
+    session->reply(json_error(req, http::status::not_implemented, "not_implemented",
+                              "Method " + method + " is not implemented"));
+    return;
+  }
   auto path = target_path(req.target());
   for (auto& [prefix, h] : routes_) {
     if (path.compare(0, prefix.size(), prefix) == 0) {
@@ -25,6 +34,19 @@ void path_router::handle(const std::shared_ptr<http_session>& session, request&&
   auto res = json_error(req, http::status::not_found, "not_found",
                         "No route for " + std::string{path});
   session->reply(std::move(res));
+}
+
+void run_guarded(asio::io_context& ioc) {
+  for (;;) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      // The handler that threw is gone, and with it what only it held (for
+      // a connection being read, its socket); every other one goes on.
+      spdlog::error("an I/O handler failed: {}", e.what());
+    }
+  }
 }
 
 listener::listener(asio::io_context& ioc, std::shared_ptr<router> r, uint64_t body_limit)

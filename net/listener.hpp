@@ -26,6 +26,11 @@ private:
   std::vector<std::pair<std::string, handler>> routes_;
 };
 
+// Runs the io_context until it stops. An exception escaping a handler (it
+// should not happen: e.g. out of memory) is logged and the loop goes on, so
+// that one connection's failure does not end the process.
+void run_guarded(asio::io_context& ioc);
+
 // The path of a request target, without the query.
 std::string_view target_path(std::string_view target);
 

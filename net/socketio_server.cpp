@@ -54,24 +54,25 @@ socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string ns
     client_(&c),
     nsp_(std::move(nsp)),
     sid_(std::move(sid)),
-    handshake_(s->info()) {
+    handshake_(s->info()),
+    inbound_(s->inbound()) {
+}
+
+socket::~socket() {
+  if (auto n = pending_.load(std::memory_order_acquire); n > 0 && inbound_)
+    inbound_->done(n);
 }
 
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except, uint64_t once) {
+             std::shared_ptr<socket> except, delivered_ptr once) {
   if (!targets || targets->empty())
     return;
   auto& ctx = targets->front()->context();
-  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except), once] {
+  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except), once = std::move(once)] {
     for (auto& t : *targets)
-      if (t != except && (once == 0 || t->first_time(once)))
+      if (t != except && (!once || once->insert(t.get()).second))
         t->deliver(f);
   });
-}
-
-uint64_t next_once_id() {
-  static std::atomic<uint64_t> next{0};
-  return next.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 #include "net/engineio_server.hpp"
 #include "net/socketio_packet.hpp"
@@ -34,6 +35,7 @@ public:
 class socket : public std::enable_shared_from_this<socket> {
 public:
   socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid);
+  ~socket();
 
   const std::string& nsp() const { return nsp_; }
   const std::string& sid() const { return sid_; }
@@ -57,15 +59,21 @@ public:
     if (open_)
       raw_->send(f);
   }
-  // I/O thread only: true the first time `once` is seen among the last few, so
-  // one publish to several rooms reaches a member of several of them once
-  // (Socket.IO's `to([a, b])`).
-  bool first_time(uint64_t once) {
-    for (auto id : recent_once_)
-      if (id == once)
-        return false;
-    recent_once_[next_once_++ % recent_once_.size()] = once;
-    return true;
+  // Inbound backpressure (eio::inbound_gauge): whoever hands a packet from
+  // on_packet to a consumer calls packet_in() (I/O thread), the consumer
+  // packet_done() once finished with it (any thread). Packets never finished
+  // (the consumer stopped) are given back when the socket is destroyed.
+  void packet_in() {
+    if (inbound_) {
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      inbound_->add();
+    }
+  }
+  void packet_done() {
+    if (inbound_) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      inbound_->done();
+    }
   }
 
   // The user the application authenticated (set before accept(), then fixed).
@@ -94,8 +102,8 @@ private:
   const eio::handshake& handshake_;
   bool accepted_ = false;
   std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
-  std::array<uint64_t, 4> recent_once_{}; // I/O thread only: see first_time()
-  uint8_t next_once_ = 0;
+  std::atomic<uint32_t> pending_{0};       // packets handed up, not yet done
+  std::shared_ptr<eio::inbound_gauge> inbound_;
 
   // I/O thread only: true when the ACK answered an event of ours.
   bool take_ack(packet& p);
@@ -136,11 +144,17 @@ uint64_t next_ack_id();
 // Fan-out: one hop onto the I/O thread for a whole list of receivers, which
 // all get the same frame; `except` (may be null) is skipped.
 using socket_list = std::vector<std::shared_ptr<socket>>;
-// `once` (non-zero): a publish to several rooms; a socket gets it only once.
+
+// The sockets one publish to several rooms has reached (Socket.IO's
+// `to([a, b])`): every room's fan-out of it carries the same set, so a socket
+// in several of the rooms gets it once. Touched on the I/O thread only; it
+// goes away with the last fan-out that refers to it.
+using delivered_set = std::unordered_set<const socket*>;
+using delivered_ptr = std::shared_ptr<delivered_set>;
+
+// `once` (may be null): the publish's delivered set when it goes to several rooms.
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except, uint64_t once = 0);
-// A fresh non-zero id for a publish to several rooms.
-uint64_t next_once_id();
+             std::shared_ptr<socket> except, delivered_ptr once = nullptr);
 // The same for a packet with binary attachments (text frame first).
 void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio::frame> fs,
              std::shared_ptr<socket> except);

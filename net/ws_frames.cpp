@@ -31,6 +31,13 @@ std::string close_frame(uint16_t code, std::string_view reason) {
   return out;
 }
 
+bool valid_close_code(uint16_t code) {
+  // 1004–1006 and 1015 are reserved (never on the wire); 1016–2999 are not
+  // assigned; 3000–4999 belong to libraries and applications.
+  return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006)
+         || (code >= 3000 && code <= 4999);
+}
+
 bool valid_utf8(std::string_view s) {
   size_t i = 0;
   auto n = s.size();
@@ -155,6 +162,12 @@ reader::event reader::next(const std::string& in, size_t& pos) {
           return failure(close_protocol_error, "close frame with a one-byte body");
         e.code = body.size() >= 2 ? static_cast<uint16_t>((uint8_t(body[0]) << 8) | uint8_t(body[1])) : 1005;
         e.data = body.size() > 2 ? body.substr(2) : std::string{};
+        // RFC 6455 §7.4: a code an endpoint may not send, or a reason that
+        // is not UTF-8, is a protocol error, answered 1002 rather than echoed.
+        if (body.size() >= 2 && !valid_close_code(e.code))
+          return failure(close_protocol_error, "invalid close code " + std::to_string(e.code));
+        if (!valid_utf8(e.data))
+          return failure(close_protocol_error, "close reason is not UTF-8");
       }
       return e;
     }

@@ -29,6 +29,9 @@ std::string close_frame(uint16_t code, std::string_view reason);
 
 bool valid_utf8(std::string_view s);
 
+// Whether a peer may send this close code (RFC 6455 §7.4, as Node's `ws` checks it).
+bool valid_close_code(uint16_t code);
+
 // Reads client frames incrementally: masked frames only, fragmented messages
 // reassembled, control frames between fragments, a message's size checked
 // against the limit before its bytes are buffered.

@@ -160,8 +160,8 @@ CAF_TEST(presence announces the first socket and the last one only) {
   sys.registry().put(directory_key(0), caf::actor_cast<caf::strong_actor_ptr>(probe));
   auto p = sys.spawn(presence, rt);
   run();
-  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"});
-  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"});
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"}, true);
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"}, true);
   run();
   CAF_REQUIRE_EQUAL(published.size(), 1u);
   CAF_CHECK_EQUAL(published[0], "nsp:/ user:online {\"userId\":\"carol\"}");

@@ -117,6 +117,32 @@ CAF_TEST(protocol errors name the close code) {
   CAF_CHECK_EQUAL(error_of(std::string("\xc1\x80\0\0\0\0", 6)).second, "reserved bits set");
 }
 
+CAF_TEST(close frames with a code a peer may not send or a reason that is not UTF-8 are protocol errors) {
+  auto close_of = [](uint16_t code, std::string reason = {}) {
+    std::string body{static_cast<char>(code >> 8), static_cast<char>(code & 0xff)};
+    body += reason;
+    auto wire = client_frame(ws::op_close, body);
+    ws::reader r{1000};
+    size_t pos = 0;
+    return r.next(wire, pos);
+  };
+  for (uint16_t bad : {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535}) {
+    auto e = close_of(bad);
+    CAF_CHECK_EQUAL(e.kind, ev::error);
+    CAF_CHECK_EQUAL(e.code, ws::close_protocol_error);
+    CAF_CHECK_EQUAL(e.data, "invalid close code " + std::to_string(bad));
+  }
+  for (uint16_t good : {1000, 1001, 1002, 1003, 1007, 1011, 1014, 3000, 4999}) {
+    auto e = close_of(good, "ok");
+    CAF_CHECK_EQUAL(e.kind, ev::close);
+    CAF_CHECK_EQUAL(e.code, good);
+  }
+  auto e = close_of(1000, "\xff\xfe");
+  CAF_CHECK_EQUAL(e.kind, ev::error);
+  CAF_CHECK_EQUAL(e.code, ws::close_protocol_error);
+  CAF_CHECK_EQUAL(e.data, "close reason is not UTF-8");
+}
+
 CAF_TEST(utf8 validation) {
   CAF_CHECK(ws::valid_utf8("héllo ☃ 😀"));
   CAF_CHECK(!ws::valid_utf8("\xc0\xaf"));         // overlong

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
       grace.async_wait([&](boost::system::error_code) { ioc.stop(); });
     });
     std::signal(SIGPIPE, SIG_IGN);
-    ioc.run();
+    net::run_guarded(ioc);
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
   }

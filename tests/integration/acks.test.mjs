@@ -59,10 +59,11 @@ it("counts a receiver that never answers as timed out, and one that leaves as di
   const a = await member("cat", ["websocket"]);
   const quiet = await member("dan", ["websocket"]);
   const leaving = await member("eve", ["websocket"]);
-  a.on("ping:check", (data, cb) => cb("pong"));
-  quiet.on("ping:check", () => {}); // receives it, never acks
-  leaving.on("ping:check", () => leaving.disconnect());
-  const started = Date.now();
+  const got = { cat: [], dan: [], eve: [] };
+  a.on("ping:check", (data, cb) => (got.cat.push(data), cb("pong")));
+  quiet.on("ping:check", (data) => got.dan.push(data)); // receives it, never acks
+  leaving.on("ping:check", (data) => (got.eve.push(data), leaving.disconnect()));
+  const started = performance.now();
   const res = await api(parley.url, "POST", "/api/v1/publish", {
     room: "conversation:acks",
     event: "ping:check",
@@ -70,7 +71,16 @@ it("counts a receiver that never answers as timed out, and one that leaves as di
     ack: true,
     timeoutMs: 500,
   });
-  assert.ok(Date.now() - started >= 450, "waited for the timeout");
+  const waited = performance.now() - started;
+  // Every receiver had the event; the one that got it and never answered is
+  // what the timeout counts (the collector only reports timedOut when its
+  // timer ends the wait, never when every receiver has answered).
+  assert.deepEqual(got, { cat: [1], dan: [1], eve: [1] });
+  // The timer's lower bound: the collector's 500 ms starts after this request
+  // was sent, on CAF's steady clock, which is the monotonic clock measured
+  // here, so this cannot fail unless the timer fires early (e.g. timeoutMs read
+  // in the wrong unit, which the state above would not show).
+  assert.ok(waited >= 500, `answered after ${waited} ms, before the 500 ms timeout`);
   assert.deepEqual(res.json, {
     ok: true,
     receivers: 3,

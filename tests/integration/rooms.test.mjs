@@ -3,7 +3,7 @@
 // joined from the token, send_message.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { api, connect, emitWithAck, recorder, sleep, startParley, token } from "./harness.mjs";
+import { api, connect, emitWithAck, recorder, startParley, token } from "./harness.mjs";
 
 let parley;
 before(async () => {
@@ -81,7 +81,14 @@ describe("publish API", () => {
     const [eb] = await b.rec.waitFor("message:received");
     assert.deepEqual(ea.args, [data]);
     assert.deepEqual(eb.args, [data]);
-    await sleep(200);
+    // Fences. A later publish to conversation:pub is fanned out by the same room
+    // actor behind the first, so a second copy to a or b would arrive before it.
+    // c is not in that room: its fence goes through conversation:other, published
+    // once a has its copy, i.e. after the one I/O-thread step that queued every
+    // copy of the first publish, so it is queued to c's session behind any copy.
+    await api(parley.url, "POST", "/api/v1/publish", { room: "conversation:pub", event: "fence" });
+    await api(parley.url, "POST", "/api/v1/publish", { room: "conversation:other", event: "fence" });
+    for (const x of [a, b, c]) await x.rec.waitFor("fence");
     assert.equal(a.rec.of("message:received").length, 1);
     assert.equal(b.rec.of("message:received").length, 1);
     assert.equal(c.rec.of("message:received").length, 0);
@@ -133,7 +140,13 @@ describe("typing and messages", () => {
     const [stop] = await b.rec.waitFor("typing:stop");
     assert.deepEqual(start.args, [{ conversationId: "t", userId: "ann", isTyping: true }]);
     assert.deepEqual(stop.args, [{ conversationId: "t", userId: "ann", isTyping: false }]);
-    await sleep(200);
+    // Fence: published after b saw typing:stop, through the same room actor, so
+    // any typing event sent to ann would reach her before it.
+    await api(parley.url, "POST", "/api/v1/publish", { room: "conversation:t", event: "fence" });
+    await a.rec.waitFor("fence");
+    await b.rec.waitFor("fence");
+    assert.equal(b.rec.of("typing:start").length, 1);
+    assert.equal(b.rec.of("typing:stop").length, 1);
     assert.equal(a.rec.of("typing:start").length, 0);
     assert.equal(a.rec.of("typing:stop").length, 0);
     a.s.close();
@@ -152,7 +165,12 @@ describe("typing and messages", () => {
     assert.equal(got.args[0].message, "hello");
     assert.equal(got.args[0].userId, "amy");
     assert.equal(got.args[0].chatId, "9");
-    await sleep(200);
+    // Fence: published after b got the message, through the same room actor, so
+    // a copy sent to amy would reach her before it.
+    await api(parley.url, "POST", "/api/v1/publish", { room: "chat:9", event: "fence" });
+    await a.rec.waitFor("fence");
+    await b.rec.waitFor("fence");
+    assert.equal(b.rec.of("message").length, 1);
     assert.equal(a.rec.of("message").length, 0);
     a.s.close();
     b.s.close();

@@ -6,7 +6,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { sleep } from "./harness.mjs";
 import { eventually, httpRequest, loginRaw, refusedUpgrade, startRtmSim } from "./rtm_harness.mjs";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -44,10 +43,10 @@ describe("command line", () => {
     const dir = await mkdtemp(join(tmpdir(), "rtm-sim-"));
     try {
       const file = join(dir, "bad.jsonl");
-      await writeFile(file, '# fine\n\n{"delayMs":0,"action":"ping"}\n{"delayMs":10,"action":"emit","profileId":"7"}\n');
+      await writeFile(file, '# fine\n\n{"delayMs":0,"action":"ping"}\n{"delayMs":0,"action":"release"}\n{"delayMs":10,"action":"emit","profileId":"7"}\n');
       const r = await startRtmSim([`--scenario=${file}`], { expectExit: true });
       assert.equal(r.code, 2);
-      assert.match(r.stderr, /line 4: "event" is required/);
+      assert.match(r.stderr, /line 5: "event" is required/);
       await writeFile(file, '{"delayMs":0,"action":"explode"}\n');
       const u = await startRtmSim([`--scenario=${file}`], { expectExit: true });
       assert.equal(u.code, 2);
@@ -112,11 +111,15 @@ describe("GET /rtm upgrade", () => {
   it("reads the token out of a longer Cookie header and records Origin and Cookie", async () => {
     const { token } = (await sim.control("POST", "/control/sessions", { profileId: "10" })).body;
     const cookie = `_ga=GA1.2; tld-token=${token} ; theme="dark"`;
+    const opened = Date.now();
     const rtm = await sim.open(cookie, { origin: "https://talkytimes.example" });
     const st = (await sim.state()).profiles["10"];
+    const read = Date.now();
     assert.equal(st.connections, 1);
     assert.equal(st.connectTimes.length, 1);
-    assert.ok(Math.abs(st.connectTimes[0] - Date.now()) < 5000);
+    // Epoch milliseconds of the upgrade, which happened between these two
+    // readings of the same clock (both truncate to the millisecond).
+    assert.ok(opened <= st.connectTimes[0] && st.connectTimes[0] <= read, `${opened} <= ${st.connectTimes[0]} <= ${read}`);
     assert.equal(st.lastOrigin, "https://talkytimes.example");
     assert.equal(st.lastCookie, cookie);
     rtm.close();
@@ -238,7 +241,7 @@ describe("drops", () => {
 });
 
 describe("client API", () => {
-  it("GET /clients/{id} after the configured latency, with the values set by PUT", async () => {
+  it("GET /clients/{id} is held for the latency while other traffic goes on; release answers it", async () => {
     const cookie = await session("40");
     const none = await httpRequest(sim.url, "GET", "/clients/501");
     assert.equal(none.status, 401);
@@ -248,22 +251,49 @@ describe("client API", () => {
     assert.deepEqual(fresh.body, { id: "501", name: "Client 501", avatar: "https://rtm-sim.local/avatars/501.png" });
     const put = await sim.control("PUT", "/control/clients/502", { name: "Olena", avatar: "https://cdn.example/o.png" });
     assert.deepEqual(put.body, { ok: true });
-    assert.deepEqual((await sim.control("POST", "/control/api", { latencyMs: 400 })).body, {
+    // A latency no test waits out: the request is answered when the test releases it.
+    assert.deepEqual((await sim.control("POST", "/control/api", { latencyMs: 600000 })).body, {
       ok: true,
-      latencyMs: 400,
+      latencyMs: 600000,
       failureRate: 0,
     });
     try {
-      const started = Date.now();
       let answered = false;
       const slow = httpRequest(sim.url, "GET", "/clients/502", { headers: { cookie } }).finally(() => (answered = true));
-      // A slow answer does not hold up anybody else.
-      await eventually(async () => (await sim.state()).clientApi.requests["502"] === 1, 5000, "the request to count");
+      // A held answer does not hold up anybody else: the control API answers meanwhile.
+      await eventually(async () => (await sim.state()).clientApi.held === 1, 5000, "the request to be held");
+      const api = (await sim.state()).clientApi;
+      assert.equal(api.requests["502"], 1);
+      assert.equal(api.answered["502"], undefined);
       assert.equal(answered, false, "the control API answered while the client API waited");
+      assert.deepEqual((await sim.control("POST", "/control/release")).body, { released: 1 });
       const r = await slow;
-      assert.ok(Date.now() - started >= 400, `answered after ${Date.now() - started} ms`);
       assert.equal(r.status, 200);
       assert.deepEqual(r.body, { id: "502", name: "Olena", avatar: "https://cdn.example/o.png" });
+      const done = (await sim.state()).clientApi;
+      assert.equal(done.answered["502"], 1);
+      assert.equal(done.held, 0);
+      assert.deepEqual((await sim.control("POST", "/control/release")).body, { released: 0 });
+    } finally {
+      await sim.control("POST", "/control/api", { latencyMs: 0 });
+    }
+  });
+  it("a short latency answers by its timer", async () => {
+    const cookie = await session("42");
+    await sim.control("POST", "/control/api", { latencyMs: 300 });
+    try {
+      const started = performance.now();
+      const r = await httpRequest(sim.url, "GET", "/clients/503", { headers: { cookie } });
+      const waited = performance.now() - started;
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.body, { id: "503", name: "Client 503", avatar: "https://rtm-sim.local/avatars/503.png" });
+      // A lower bound that follows from the sim's timer: it starts after this
+      // request was sent, and the sim's steady clock is this monotonic clock, so
+      // it cannot fail unless the timer fires early.
+      assert.ok(waited >= 300, `answered after ${waited} ms`);
+      const api = (await sim.state()).clientApi;
+      assert.equal(api.answered["503"], 1);
+      assert.equal(api.held, 0);
     } finally {
       await sim.control("POST", "/control/api", { latencyMs: 0 });
     }
@@ -279,6 +309,7 @@ describe("client API", () => {
       }
       const st = await sim.state();
       assert.equal(st.clientApi.requests["600"], 2);
+      assert.equal(st.clientApi.answered["600"], 2);
       assert.equal(st.clientApi.failures, 2);
     } finally {
       await sim.control("POST", "/control/api", { failureRate: 0 });
@@ -321,7 +352,7 @@ describe("outages", () => {
     assert.deepEqual(await refusedUpgrade(own.wsUrl, cookies), { status: 503, body: { error: "unavailable" } });
     assert.equal((await own.state()).profiles["50"].refusedUpgrades, 1);
     assert.equal((await own.state()).profiles["50"].connections, 1, "existing connections stay");
-    await sleep(1100);
+    await eventually(async () => (await own.state()).refusing === false, 5000, "the refusal to end");
     const rtm = await own.connect(cookies);
     rtm.close();
     existing.close();
@@ -330,7 +361,8 @@ describe("outages", () => {
     const rtm = await own.connect(await session("51", own));
     await own.control("POST", "/control/refuse", { seconds: 0.2, drop: true });
     assert.equal((await rtm.closed).code, 1012);
-    await sleep(300);
+    // The next test connects: wait for the refusal to end.
+    await eventually(async () => (await own.state()).refusing === false, 5000, "the refusal to end");
   });
   it("expire-sessions closes with 1008 and the next upgrade gets 401", async () => {
     const cookies = await session("52", own);
@@ -369,10 +401,14 @@ describe("outages", () => {
     try {
       const cookies = await short.login("60", "pw");
       (await short.connect(cookies)).close();
-      await sleep(1100);
-      assert.equal((await refusedUpgrade(short.wsUrl, cookies)).status, 401);
-      const r = await httpRequest(short.url, "GET", "/clients/1", { headers: { cookie: cookies } });
-      assert.equal(r.status, 401);
+      // The client API checks the same session: it answers 200 until the session
+      // expires, then refuses it, as the /rtm upgrade does.
+      const r = await eventually(async () => {
+        const x = await httpRequest(short.url, "GET", "/clients/1", { headers: { cookie: cookies } });
+        return x.status === 200 ? null : x;
+      }, 5000, "the session to expire");
+      assert.deepEqual([r.status, r.body], [401, { error: "session expired" }]);
+      assert.deepEqual(await refusedUpgrade(short.wsUrl, cookies), { status: 401, body: { error: "session expired" } });
     } finally {
       assert.equal(await short.stop(), 0);
     }

@@ -51,7 +51,10 @@ for (const [name, opts] of [
     it("keeps the connection over several heartbeats", async () => {
       const s = await connect(parley.url, "/", { ...opts, auth: { token: token(grant) } });
       try {
-        await new Promise((r) => setTimeout(r, 1200)); // four ping intervals
+        // Four of the server's pings (300 ms apart), each answered by the client:
+        // a missed pong would have closed the session after the 200 ms timeout.
+        let pings = 0;
+        await withTimeout(new Promise((r) => s.io.on("ping", () => ++pings === 4 && r())), 5000, "four pings");
         assert.equal(s.connected, true);
         const reply = await emitWithAck(s, "conversation:join", { conversationId: 7 });
         assert.deepEqual(reply, { conversationId: 7, success: true });

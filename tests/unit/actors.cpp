@@ -184,9 +184,65 @@ CAF_TEST(presence announces the first socket and the last one only) {
   run();
 }
 
-CAF_TEST(rooms hash over directory shards stably) {
-  CAF_CHECK_EQUAL(shard_of("conversation:1", 8), shard_of("conversation:1", 8));
-  CAF_CHECK_LESS(shard_of("x", 8), 8u);
+CAF_TEST(joins and publishes meet in one room actor and rooms spread over every shard) {
+  // Room names as the handlers make them.
+  std::vector<std::string> names;
+  for (int i = 0; i < 24; ++i)
+    for (auto prefix : {"conversation:", "session:", "dialog:7-", "profile:"})
+      names.push_back(prefix + std::to_string(i));
+  auto c = conn();
+  for (size_t shards : {1u, 2u, 3u, 5u, 8u, 16u}) {
+    CAF_MESSAGE(shards << " shard(s)");
+    settings s;
+    s.rooms.directory_shards = shards;
+    auto rt = std::make_shared<const runtime>(sys, s, std::nullopt);
+    std::vector<caf::actor> dirs;
+    for (size_t i = 0; i < shards; ++i) {
+      dirs.push_back(sys.spawn(directory));
+      sys.registry().put(directory_key(i), caf::actor_cast<caf::strong_actor_ptr>(dirs.back()));
+    }
+    run();
+    // One member per room, joined the way a connection joins: through directory_for.
+    auto first = sessions.size();
+    for (auto& name : names) {
+      auto dir = rt->directory_for(std::string{name}); // a copy: only the text may matter
+      CAF_REQUIRE(dir != nullptr);
+      caf::anon_send(dir, join_atom::value, std::string{name}, c, make_socket());
+    }
+    run();
+    // A publish per room, routed on its own by runtime::publish: each must reach
+    // that room's member, so both found the same shard and the same room actor.
+    for (size_t r = 0; r < names.size(); ++r)
+      rt->publish(std::string{names[r]}, "hit", std::to_string(r));
+    run();
+    for (size_t r = 0; r < names.size(); ++r) {
+      auto got = delivered(first + r);
+      CAF_REQUIRE_EQUAL(got.size(), 1u);
+      CAF_CHECK_EQUAL(got[0], "42[\"hit\"," + std::to_string(r) + "]");
+    }
+    // Every room lives on exactly one shard, and every shard holds some: a hash
+    // that ignored the part after the prefix, or sent everything to one shard,
+    // would leave shards empty. None holds more than three times its share.
+    uint64_t total = 0;
+    for (size_t i = 0; i < shards; ++i) {
+      self->send(dirs[i], count_atom::value);
+      run();
+      uint64_t n = 0;
+      self->receive([&n](uint64_t x) { n = x; });
+      CAF_MESSAGE("shard " << i << ": " << n);
+      CAF_CHECK_GREATER(n, 0u);
+      CAF_CHECK_LESS_OR_EQUAL(n, 3 * names.size() / shards);
+      total += n;
+    }
+    CAF_CHECK_EQUAL(total, names.size());
+    for (size_t i = 0; i < shards; ++i) {
+      sys.registry().erase(directory_key(i));
+      self->send_exit(dirs[i], caf::exit_reason::user_shutdown);
+    }
+    run();
+  }
+  self->send_exit(c, caf::exit_reason::user_shutdown);
+  run();
   CAF_CHECK_EQUAL(caf::to_string(directory_key(3)), "p_dir_3");
 }
 

@@ -149,6 +149,8 @@ std::optional<control_action> read(std::string_view name, field_reader& r) {
     a.failure_rate = r.number("failureRate", 0, 1);
     return a;
   }
+  if (name == "release")
+    return action::release{};
   if (name == "clients")
     return action::clients{r.text("id", true).value_or(""), r.text("name", false, true),
                            r.text("avatar", false, true)};
@@ -245,6 +247,11 @@ struct performer {
     spdlog::info("control: client {} is now {} / {}", a.id, data.name, data.avatar);
     return R"({"ok":true})";
   }
+  std::string operator()(const action::release&) {
+    int n = service.release_held();
+    spdlog::info("control: released {} held client api request(s)", n);
+    return json_count("released", n);
+  }
 };
 
 } // namespace
@@ -285,7 +292,7 @@ void control_api::handle(const std::shared_ptr<net::http_session>& hs, net::requ
   }
   static const std::vector<std::string_view> posted = {
     "profiles", "sessions", "emit", "drop", "refuse", "expire-sessions",
-    "malformed", "stop", "start", "ping", "api"};
+    "malformed", "stop", "start", "ping", "api", "release"};
   bool known_post = std::find(posted.begin(), posted.end(), name) != posted.end();
   if (!known_post && !client_id)
     return hs->reply(error_reply(req, http::status::not_found, "no such endpoint: " + std::string{path}));

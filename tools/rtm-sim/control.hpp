@@ -1,7 +1,7 @@
 // The control API tests use to steer the simulated service, on the same port:
 //
 //   POST /control/<action>        profiles, sessions, emit, drop, refuse,
-//                                 expire-sessions, malformed, stop, start, ping, api
+//                                 expire-sessions, malformed, stop, start, ping, api, release
 //   PUT  /control/clients/{id}    a client's name and avatar
 //   GET  /control/state           counters (sim_state::to_json)
 //
@@ -39,13 +39,14 @@ struct start {};
 struct ping { std::optional<std::string> profile_id; };
 struct api { std::optional<std::chrono::milliseconds> latency; std::optional<double> failure_rate; };
 struct clients { std::string id; std::optional<std::string> name; std::optional<std::string> avatar; };
+struct release {};
 
 } // namespace action
 
 using control_action =
   std::variant<action::profiles, action::sessions, action::emit, action::drop, action::refuse,
                action::expire_sessions, action::malformed, action::stop, action::start,
-               action::ping, action::api, action::clients>;
+               action::ping, action::api, action::clients, action::release>;
 
 // Reads the action called `name` from the fields of `body`; the error names the
 // field that is wrong, or says that no action has that name.

@@ -91,6 +91,10 @@ void rtm_service::start() {
 void rtm_service::shutdown() {
   shut_down_ = true;
   ping_timer_.cancel();
+  for (auto& h : held_)
+    h->timer.cancel();
+  held_.clear();
+  state_.api_held = 0;
   drop(std::nullopt, websocket::close_code::going_away, "rtm-sim shutting down");
 }
 
@@ -252,18 +256,38 @@ void rtm_service::client_profile(const std::shared_ptr<net::http_session>& hs, n
   if (state_.api_latency.count() == 0)
     return answer_client_profile(hs, req, client_id);
   // The delay is a timer: other traffic goes on meanwhile.
-  auto timer = std::make_shared<asio::steady_timer>(ioc_, state_.api_latency);
-  auto held = std::make_shared<net::request>(std::move(req));
-  timer->async_wait([this, timer, hs, held, client_id](beast::error_code ec) {
+  auto h = std::make_shared<held_request>(ioc_, state_.api_latency, hs, std::move(req), client_id);
+  held_.push_back(h);
+  ++state_.api_held;
+  h->timer.async_wait([this, h](beast::error_code ec) {
     if (!ec)
-      answer_client_profile(hs, *held, client_id);
+      answer_held(h);
   });
+}
+
+void rtm_service::answer_held(const std::shared_ptr<held_request>& h) {
+  auto it = std::find(held_.begin(), held_.end(), h);
+  if (it == held_.end())
+    return; // released already (its timer had expired, the handler was still queued)
+  held_.erase(it);
+  --state_.api_held;
+  answer_client_profile(h->hs, h->req, h->client_id);
+}
+
+int rtm_service::release_held() {
+  auto all = held_; // answer_held takes each out of held_
+  for (auto& h : all) {
+    h->timer.cancel();
+    answer_held(h);
+  }
+  return static_cast<int>(all.size());
 }
 
 void rtm_service::answer_client_profile(const std::shared_ptr<net::http_session>& hs,
                                         const net::request& req, const std::string& client_id) {
   if (std::uniform_real_distribution<double>{0.0, 1.0}(rng_) < state_.api_failure_rate) {
     ++state_.api_failures;
+    ++state_.api_answered[client_id];
     spdlog::info("client api {}: simulated failure", client_id);
     return hs->reply(error_reply(req, http::status::internal_server_error, "simulated failure"));
   }
@@ -275,6 +299,7 @@ void rtm_service::answer_client_profile(const std::shared_ptr<net::http_session>
   body += ",\"avatar\":";
   sio::append_json_string(body, data.avatar);
   body += "}";
+  ++state_.api_answered[client_id];
   spdlog::info("client api {}: answered", client_id);
   hs->reply(json_reply(req, http::status::ok, std::move(body)));
 }

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <random>
@@ -51,6 +52,8 @@ public:
   int ping(const std::optional<std::string>& profile_id);
   int drop(const std::optional<std::string>& profile_id, uint16_t code, std::string_view reason,
            bool abrupt = false);
+  // Answers every GET /clients/{id} still waiting out the latency, now; returns how many.
+  int release_held();
 
   // A connection that has ended.
   void forget(const rtm_connection& c);
@@ -64,6 +67,17 @@ private:
                       std::string client_id);
   void answer_client_profile(const std::shared_ptr<net::http_session>& hs, const net::request& req,
                              const std::string& client_id);
+  // A GET /clients/{id} waiting out the latency: answered by its timer or by release_held().
+  struct held_request {
+    held_request(asio::io_context& ioc, std::chrono::milliseconds latency,
+                 std::shared_ptr<net::http_session> hs, net::request req, std::string client_id)
+      : timer(ioc, latency), hs(std::move(hs)), req(std::move(req)), client_id(std::move(client_id)) {}
+    asio::steady_timer timer;
+    std::shared_ptr<net::http_session> hs;
+    net::request req;
+    std::string client_id;
+  };
+  void answer_held(const std::shared_ptr<held_request>& h);
   void schedule_ping();
   // The open connections of one profile, or of all; subscribed ones only if asked.
   std::vector<std::shared_ptr<rtm_connection>> select(const std::optional<std::string>& profile_id,
@@ -74,6 +88,7 @@ private:
   std::chrono::seconds ping_interval_;
   asio::steady_timer ping_timer_;
   std::vector<std::shared_ptr<rtm_connection>> connections_;
+  std::list<std::shared_ptr<held_request>> held_;
   std::mt19937_64 rng_{std::random_device{}()};
   bool shut_down_ = false;
 };

@@ -120,6 +120,15 @@ std::string sim_state::to_json() const {
     w.Int(n);
   }
   w.EndObject();
+  w.Key("answered");
+  w.StartObject();
+  for (auto& [id, n] : api_answered) {
+    w.Key(id.data(), static_cast<rapidjson::SizeType>(id.size()));
+    w.Int(n);
+  }
+  w.EndObject();
+  w.Key("held");
+  w.Int(api_held);
   w.Key("failures");
   w.Int(api_failures);
   w.Key("latencyMs");

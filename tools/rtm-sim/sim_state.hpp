@@ -66,7 +66,9 @@ public:
   std::chrono::milliseconds api_latency{0};
   double api_failure_rate = 0.0;
   std::map<std::string, int> api_requests;  // per client id
+  std::map<std::string, int> api_answered;  // per client id: answers written (200 or 500)
   int api_failures = 0;
+  int api_held = 0;                         // requests waiting out the latency right now
 
   // -- availability of /rtm upgrades
   bool refusing() const { return stopped || sim_clock::now() < refuse_until; }

@@ -7,6 +7,8 @@
 #include <caf/actor_registry.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <spdlog/spdlog.h>
@@ -91,7 +93,16 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     return;
   }
   auto auth = req.find(http::field::authorization);
-  if (auth == req.end() || auth->value() != "apikey " + key) {
+  // SHA-256 of both sides compared with CRYPTO_memcmp: the time taken depends
+  // neither on the key's length nor on where a wrong key first differs.
+  auto key_matches = [&key](std::string_view given) {
+    auto expected = "apikey " + key;
+    unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+    SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+    return CRYPTO_memcmp(a, b, sizeof a) == 0;
+  };
+  if (auth == req.end() || !key_matches(auth->value())) {
     spdlog::info("api {}: missing or wrong API key", path);
     hs->reply(json_error(req, http::status::unauthorized, "unauthorized",
                          auth == req.end() ? "Missing API key" : "Invalid API key"));

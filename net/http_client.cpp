@@ -174,8 +174,14 @@ private:
     http_result out;
     out.status = static_cast<int>(res.result_int());
     out.body = std::move(res.body());
-    for (auto it = res.find(http::field::set_cookie); it != res.end() && it->name() == http::field::set_cookie; ++it)
-      out.set_cookies.emplace_back(it->value());
+    // Every Set-Cookie, in the order received. The name test guards the
+    // range: Beast 1.81 keeps same-named fields together, so it is exactly
+    // the Set-Cookie fields, but equal_range is defined on the list between
+    // the first and the last of them.
+    auto [first, last] = res.equal_range(http::field::set_cookie);
+    for (auto it = first; it != last; ++it)
+      if (it->name() == http::field::set_cookie)
+        out.set_cookies.emplace_back(it->value());
     finish(std::move(out));
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);

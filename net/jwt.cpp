@@ -1,15 +1,22 @@
 #include "net/jwt.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <rapidjson/document.h>
+
+#include "net/json.hpp"
 
 namespace parley::jwt {
 
@@ -32,6 +39,7 @@ const char* to_string(failure f) {
     case failure::bad_audience: return "wrong audience";
     case failure::missing_sub: return "no sub claim";
     case failure::missing_exp: return "no exp claim";
+    case failure::bad_time_claim: return "exp or nbf is not a NumericDate within 2^53 - 1 seconds of 1970";
   }
   return "invalid token";
 }
@@ -86,6 +94,45 @@ bool verify_sha256(EVP_PKEY* pkey, std::string_view data, std::string_view sig) 
                  == 1;
   EVP_MD_CTX_free(ctx);
   return ok;
+}
+
+// Why an EC key cannot sign or verify ES256 (not on P-256), or nothing.
+std::optional<std::string> not_p256(EVP_PKEY* pkey) {
+  char group[80] = {0};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1)
+    return std::string{"ES256 needs an EC key on P-256 (prime256v1), this one has no named curve"};
+  if (OBJ_sn2nid(group) == NID_X9_62_prime256v1)
+    return std::nullopt;
+  return "ES256 needs an EC key on P-256 (prime256v1), this one is on " + std::string{group};
+}
+
+// RFC 7519 NumericDate, fractions allowed: a JSON number, finite and within
+// JavaScript's safe integers, so that every comparison below is exact.
+constexpr double max_numeric_date = 9007199254740991.0; // 2^53 - 1
+
+std::optional<double> numeric_date(const rapidjson::Value& v) {
+  if (!v.IsNumber())
+    return std::nullopt;
+  double d = v.GetDouble();
+  if (!std::isfinite(d) || d > max_numeric_date || d < -max_numeric_date)
+    return std::nullopt;
+  return d;
+}
+
+// a + b and a - b, held at the int64 bounds instead of overflowing.
+int64_t saturating_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  return r;
+}
+
+int64_t saturating_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r))
+    return b < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  return r;
 }
 
 std::vector<std::string> string_list(const rapidjson::Value& v) {
@@ -168,6 +215,12 @@ std::variant<verifier, std::string> verifier::make(key_config cfg) {
       EVP_PKEY_free(pkey);
       return std::string{"cannot use public key: only RSA (RS256) and EC P-256 (ES256) keys are supported"};
     }
+    if (type == EVP_PKEY_EC) {
+      if (auto why = not_p256(pkey)) {
+        EVP_PKEY_free(pkey);
+        return "cannot use public key: " + *why;
+      }
+    }
     v.key_ = std::make_shared<key>();
     v.key_->pkey = pkey;
     v.key_type_ = type;
@@ -185,15 +238,18 @@ std::variant<claims, failure> verifier::verify(std::string_view token, int64_t n
   auto d2 = token.find('.', d1 + 1);
   if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
     return failure::malformed;
-  auto head = base64url_decode(token.substr(0, d1));
-  auto body = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
-  auto sig = base64url_decode(token.substr(d2 + 1));
-  if (!head || !body || !sig)
+  auto head_text = token.substr(0, d1);
+  auto sig_text = token.substr(d2 + 1);
+  if (head_text.size() > max_header_chars || sig_text.size() > max_signature_chars)
     return failure::malformed;
-  rapidjson::Document h, p;
-  h.Parse(head->data(), head->size());
-  p.Parse(body->data(), body->size());
-  if (h.HasParseError() || !h.IsObject() || p.HasParseError() || !p.IsObject())
+  auto head = base64url_decode(head_text);
+  auto sig = base64url_decode(sig_text);
+  if (!head || !sig)
+    return failure::malformed;
+  // The header is read before the signature is known to be good (it names
+  // the algorithm), so it is small and parsed with the depth limit.
+  rapidjson::Document h;
+  if (!json::parse(h, *head) || !h.IsObject())
     return failure::malformed;
   auto alg = opt_string(h, "alg");
   auto signed_part = token.substr(0, d2);
@@ -217,16 +273,35 @@ std::variant<claims, failure> verifier::verify(std::string_view token, int64_t n
   } else {
     return failure::unsupported_alg;
   }
-  auto exp = p.FindMember("exp");
-  if (exp == p.MemberEnd() || !exp->value.IsNumber())
+  // Only now, signed by whoever holds the key, is the payload decoded and parsed.
+  auto body = base64url_decode(token.substr(d1 + 1, d2 - d1 - 1));
+  if (!body)
+    return failure::malformed;
+  rapidjson::Document p;
+  if (!json::parse(p, *body) || !p.IsObject())
+    return failure::malformed;
+  auto exp_member = p.FindMember("exp");
+  if (exp_member == p.MemberEnd())
     return failure::missing_exp;
-  claims c;
-  c.exp = static_cast<int64_t>(exp->value.GetDouble());
-  if (now >= c.exp + cfg_.leeway_seconds)
+  auto exp = numeric_date(exp_member->value);
+  if (!exp)
+    return failure::bad_time_claim;
+  std::optional<double> nbf;
+  if (auto it = p.FindMember("nbf"); it != p.MemberEnd()) {
+    nbf = numeric_date(it->value);
+    if (!nbf)
+      return failure::bad_time_claim;
+  }
+  // exp and nbf are within ±(2^53 - 1), where doubles are exact integers; an
+  // int64 beyond that range converts to a double beyond it too, so comparing
+  // as doubles is exact, and saturating keeps now ± leeway defined.
+  auto leeway = cfg_.leeway_seconds;
+  if (static_cast<double>(saturating_sub(now, leeway)) >= *exp)
     return failure::expired;
-  if (auto nbf = p.FindMember("nbf"); nbf != p.MemberEnd() && nbf->value.IsNumber())
-    if (now + cfg_.leeway_seconds < static_cast<int64_t>(nbf->value.GetDouble()))
-      return failure::not_yet_valid;
+  if (nbf && static_cast<double>(saturating_add(now, leeway)) < *nbf)
+    return failure::not_yet_valid;
+  claims c;
+  c.exp = static_cast<int64_t>(std::ceil(*exp));
   if (!cfg_.issuer.empty() && opt_string(p, "iss") != cfg_.issuer)
     return failure::bad_issuer;
   if (!cfg_.audience.empty()) {
@@ -272,6 +347,11 @@ std::string sign_with_key(std::string_view alg, std::string_view payload_json,
   BIO_free(bio);
   if (!pkey)
     return {};
+  int type = EVP_PKEY_base_id(pkey);
+  if ((alg == "RS256" && type != EVP_PKEY_RSA) || (alg == "ES256" && (type != EVP_PKEY_EC || not_p256(pkey)))) {
+    EVP_PKEY_free(pkey);
+    return {};
+  }
   auto head = base64url_encode("{\"alg\":\"" + std::string{alg} + "\",\"typ\":\"JWT\"}") + "."
               + base64url_encode(payload_json);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();

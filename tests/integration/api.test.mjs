@@ -1,7 +1,7 @@
 // The backend API's own errors: keys, bodies, routes; /health and /metrics.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { api, startParley } from "./harness.mjs";
+import { API_KEY, api, startParley } from "./harness.mjs";
 
 let parley;
 before(async () => {
@@ -21,6 +21,15 @@ describe("authorization", () => {
     const r = await api(parley.url, "POST", "/api/v1/publish", { room: "r", event: "e" }, { key: "nope" });
     assert.equal(r.status, 401);
     assert.deepEqual(r.json, { error: { code: "unauthorized", message: "Invalid API key" } });
+  });
+  it("401 for a key one byte short, one byte long, or with its last byte changed; 200 for the key", async () => {
+    const near = [API_KEY.slice(0, -1), `${API_KEY}x`, `${API_KEY.slice(0, -1)}X`, "", ` ${API_KEY}`];
+    for (const key of near) {
+      const r = await api(parley.url, "GET", "/api/v1/presence/u1", undefined, { key });
+      assert.equal(r.status, 401, JSON.stringify(key));
+      assert.deepEqual(r.json, { error: { code: "unauthorized", message: "Invalid API key" } });
+    }
+    assert.equal((await api(parley.url, "GET", "/api/v1/presence/u1", undefined, { key: API_KEY })).status, 200);
   });
   it("403 when the API has no key configured", async () => {
     const p = await startParley(['--parley.api.key=""']);

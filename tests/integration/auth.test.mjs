@@ -1,12 +1,13 @@
 // Authentication: where the token comes from, and each way it can be refused,
 // with the exact CONNECT_ERROR texts the seed frontends match on.
 import assert from "node:assert/strict";
-import { createSign, generateKeyPairSync } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createHmac, createSign, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { connect, connectError, emitWithAck, startParley, token } from "./harness.mjs";
+import { SECRET, connect, connectError, emitWithAck, startParley, token } from "./harness.mjs";
 
 const NO_TOKEN = "Authentication failed: No token provided";
 const INVALID = "Authentication failed: Invalid token";
@@ -81,6 +82,27 @@ describe("HS256 with auth.jwt-secret", () => {
   });
 });
 
+describe("a token nested 150,000 levels deep", () => {
+  // {"sub":"deep","exp":…,"x":[[[…]]]}: 300 kB of JSON, 400 kB of token, under maxPayload.
+  const levels = 150000;
+  const deepToken = (secret) => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const body = `{"sub":"deep","exp":${exp},"x":${"[".repeat(levels)}${"]".repeat(levels)}}`;
+    const head = `${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(body)}`;
+    return `${head}.${createHmac("sha256", secret).update(head).digest("base64url")}`;
+  };
+  for (const [what, secret] of [["signed with the secret", SECRET], ["with a bad signature", "another-secret"]]) {
+    it(`${what} is refused and the server keeps serving`, async () => {
+      const err = await connectError(parley.url, "/", { transports: ["websocket"], auth: { token: deepToken(secret) } });
+      assert.equal(err.message, INVALID);
+      const s = await connect(parley.url, "/", { transports: ["websocket"], auth: { token: token({ sub: "after" }) } });
+      assert.equal(s.connected, true);
+      s.close();
+      assert.equal(parley.child.exitCode, null);
+    });
+  }
+});
+
 describe("RS256 / ES256 with auth.jwt-public-key-file, iss and aud", () => {
   const dir = mkdtempSync(join(tmpdir(), "parley-keys-"));
   const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -122,6 +144,22 @@ describe("RS256 / ES256 with auth.jwt-public-key-file, iss and aud", () => {
     const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const err = await connectError(es.url, "/", { transports: ["websocket"], auth: { token: signWith("ES256", other.privateKey, claims) } });
     assert.equal(err.message, INVALID);
+  });
+});
+
+describe("a public key not on P-256", () => {
+  it("makes parley exit 2 naming parley.auth", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-p384-"));
+    const priv = join(dir, "p384.key");
+    const pub = join(dir, "p384.pem");
+    execFileSync("openssl", ["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", priv]);
+    execFileSync("openssl", ["ec", "-in", priv, "-pubout", "-out", pub], { stdio: "ignore" });
+    const r = await startParley([`--parley.auth.jwt-public-key-file=${pub}`], { expectExit: true });
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      "parley: invalid value for parley.auth: cannot use public key: ES256 needs an EC key on P-256 (prime256v1), this one is on secp384r1\n",
+    );
   });
 });
 

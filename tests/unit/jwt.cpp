@@ -1,9 +1,13 @@
 #define CAF_SUITE jwt
 #include <caf/test/unit_test.hpp>
 
+#include <limits>
+
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include "net/json.hpp"
 #include "net/jwt.hpp"
 
 using namespace parley;
@@ -21,9 +25,26 @@ jwt::verifier hs_verifier(jwt::key_config kc = {}) {
   return std::get<jwt::verifier>(jwt::verifier::make(kc));
 }
 
+// A token with this header and payload JSON, HS256-signed with `secret`.
+std::string hs_token(const std::string& header, const std::string& body, const std::string& secret = "s3cret") {
+  auto signed_part = jwt::base64url_encode(header) + "." + jwt::base64url_encode(body);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &len);
+  return signed_part + "." + jwt::base64url_encode({reinterpret_cast<const char*>(mac), len});
+}
+
+constexpr const char* hs_header = R"({"alg":"HS256","typ":"JWT"})";
+
+// Arrays nested `levels` deep.
+std::string nested(size_t levels) {
+  return std::string(levels, '[') + std::string(levels, ']');
+}
+
 // A fresh key pair as PEM texts (private, public).
-std::pair<std::string, std::string> keypair(bool ec) {
-  EVP_PKEY* pkey = ec ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
+std::pair<std::string, std::string> keypair(bool ec, const char* curve = "P-256") {
+  EVP_PKEY* pkey = ec ? EVP_EC_gen(curve) : EVP_RSA_gen(2048);
   auto pem = [&](bool priv) {
     BIO* bio = BIO_new(BIO_s_mem());
     if (priv)
@@ -111,6 +132,119 @@ CAF_TEST(RS256 and ES256 and no key confusion) {
   kc.public_key_pem = "not a pem";
   CAF_CHECK(std::holds_alternative<std::string>(jwt::verifier::make(kc)));
   CAF_CHECK(std::holds_alternative<std::string>(jwt::verifier::make(jwt::key_config{})));
+}
+
+CAF_TEST(a header nested too deep or too long is malformed) {
+  auto v = hs_verifier();
+  // Validly signed, so only the header's shape can refuse them.
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(hs_token(R"({"alg":"HS256","x":)" + nested(10) + "}", payload()), now)));
+  CAF_CHECK(failure_of(v.verify(hs_token(R"({"alg":"HS256","x":)" + nested(json::max_depth()) + "}", payload()), now))
+            == jwt::failure::malformed);
+  CAF_CHECK(failure_of(v.verify(hs_token(R"({"alg":"HS256","x":)" + nested(150000) + "}", payload()), now))
+            == jwt::failure::malformed);
+  // 3 KiB of header is 4096 base64url characters: the most accepted.
+  auto header_of = [](size_t size) {
+    std::string h = R"({"alg":"HS256","x":")";
+    return h + std::string(size - h.size() - 2, 'a') + "\"}";
+  };
+  CAF_REQUIRE_EQUAL(jwt::base64url_encode(header_of(3072)).size(), jwt::max_header_chars);
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(hs_token(header_of(3072), payload()), now)));
+  CAF_CHECK(failure_of(v.verify(hs_token(header_of(3073), payload()), now)) == jwt::failure::malformed);
+  auto long_sig = hs_token(hs_header, payload()) + std::string(jwt::max_signature_chars, 'A');
+  CAF_CHECK(failure_of(v.verify(long_sig, now)) == jwt::failure::malformed);
+}
+
+CAF_TEST(the signature is checked before the payload is parsed) {
+  auto v = hs_verifier();
+  auto deep = [](size_t levels) { return payload(",\"x\":" + nested(levels)); };
+  // The payload object is one level, so x may nest max-depth - 1 arrays.
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(hs_token(hs_header, deep(json::max_depth() - 1)), now)));
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, deep(json::max_depth())), now)) == jwt::failure::malformed);
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, deep(150000)), now)) == jwt::failure::malformed);
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, deep(150000), "other"), now)) == jwt::failure::bad_signature);
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, deep(json::max_depth()), "other"), now))
+            == jwt::failure::bad_signature);
+  // Not JSON, or not base64url, with a bad signature: the signature is what is wrong.
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, "nope", "other"), now)) == jwt::failure::bad_signature);
+  auto good = hs_token(hs_header, payload());
+  auto d1 = good.find('.'), d2 = good.rfind('.');
+  auto bad_base64 = good.substr(0, d1) + ".!!" + good.substr(d2);
+  CAF_CHECK(failure_of(v.verify(bad_base64, now)) == jwt::failure::bad_signature);
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, "nope"), now)) == jwt::failure::malformed);
+  CAF_CHECK(failure_of(v.verify(hs_token(hs_header, "[]"), now)) == jwt::failure::malformed);
+}
+
+CAF_TEST(exp and nbf must be NumericDates within 2^53 - 1 seconds) {
+  auto v = hs_verifier();
+  auto with = [](const std::string& claims) { return hs_token(hs_header, "{\"sub\":\"u1\"," + claims + "}"); };
+  auto exp_ok = "\"exp\":" + std::to_string(now + 60);
+  for (std::string bad : {"1e19", "1e300", "-1e300", "9007199254740992", "-9007199254740992", "18446744073709551615",
+                          "\"2000000000\"", "null", "true", "[1]"}) {
+    CAF_MESSAGE("exp or nbf " << bad);
+    CAF_CHECK(failure_of(v.verify(with("\"exp\":" + bad), now)) == jwt::failure::bad_time_claim);
+    CAF_CHECK(failure_of(v.verify(with(exp_ok + ",\"nbf\":" + bad), now)) == jwt::failure::bad_time_claim);
+  }
+  // The bounds themselves are NumericDates.
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(with("\"exp\":9007199254740991"), now)));
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(with(exp_ok + ",\"nbf\":-9007199254740991"), now)));
+  CAF_CHECK(failure_of(v.verify(with("\"exp\":-9007199254740991"), now)) == jwt::failure::expired);
+  CAF_CHECK(failure_of(v.verify(with(exp_ok + ",\"nbf\":9007199254740991"), now)) == jwt::failure::not_yet_valid);
+  CAF_CHECK(jwt::to_string(jwt::failure::bad_time_claim)
+            == std::string{"exp or nbf is not a NumericDate within 2^53 - 1 seconds of 1970"});
+}
+
+CAF_TEST(fractional exp and nbf are compared exactly) {
+  auto v = hs_verifier();
+  auto with = [](const std::string& claims) { return hs_token(hs_header, "{\"sub\":\"u1\"," + claims + "}"); };
+  auto half_past = std::to_string(now) + ".5";
+  auto r = v.verify(with("\"exp\":" + half_past), now);
+  auto c = std::get_if<jwt::claims>(&r);
+  CAF_REQUIRE(c != nullptr);
+  CAF_CHECK_EQUAL(c->exp, now + 1);
+  CAF_CHECK(failure_of(v.verify(with("\"exp\":" + half_past), now + 1)) == jwt::failure::expired);
+  auto exp_ok = "\"exp\":" + std::to_string(now + 60);
+  CAF_CHECK(failure_of(v.verify(with(exp_ok + ",\"nbf\":" + half_past), now)) == jwt::failure::not_yet_valid);
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(with(exp_ok + ",\"nbf\":" + half_past), now + 1)));
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(with("\"exp\":1e10"), now)));
+}
+
+CAF_TEST(leeway is added without overflow) {
+  jwt::key_config kc;
+  kc.leeway_seconds = 30;
+  auto v = hs_verifier(kc);
+  auto with = [](const std::string& claims) { return hs_token(hs_header, "{\"sub\":\"u1\"," + claims + "}"); };
+  CAF_CHECK(std::holds_alternative<jwt::claims>(v.verify(with("\"exp\":" + std::to_string(now - 29)), now)));
+  CAF_CHECK(failure_of(v.verify(with("\"exp\":" + std::to_string(now - 30)), now)) == jwt::failure::expired);
+  CAF_CHECK(std::holds_alternative<jwt::claims>(
+    v.verify(with("\"exp\":" + std::to_string(now + 60) + ",\"nbf\":" + std::to_string(now + 30)), now)));
+  CAF_CHECK(failure_of(v.verify(with("\"exp\":" + std::to_string(now + 60) + ",\"nbf\":" + std::to_string(now + 31)), now))
+            == jwt::failure::not_yet_valid);
+  // now + leeway and exp + leeway do not fit in 64 bits: the token is inside
+  // its window all the same.
+  kc.leeway_seconds = std::numeric_limits<int64_t>::max();
+  auto lax = hs_verifier(kc);
+  CAF_CHECK(std::holds_alternative<jwt::claims>(
+    lax.verify(with("\"exp\":" + std::to_string(now - 1000) + ",\"nbf\":" + std::to_string(now + 1000)), now)));
+}
+
+CAF_TEST(ES256 needs a P-256 key) {
+  for (auto curve : {"P-384", "secp256k1"}) {
+    CAF_MESSAGE("curve " << curve);
+    auto [priv, pub] = keypair(true, curve);
+    jwt::key_config kc;
+    kc.public_key_pem = pub;
+    auto made = jwt::verifier::make(kc);
+    auto err = std::get_if<std::string>(&made);
+    CAF_REQUIRE(err != nullptr);
+    CAF_CHECK_EQUAL(*err, std::string{"cannot use public key: ES256 needs an EC key on P-256 (prime256v1), this one is on "}
+                            + (curve == std::string{"P-384"} ? "secp384r1" : "secp256k1"));
+    CAF_CHECK_EQUAL(jwt::sign_with_key("ES256", payload(), priv), "");
+  }
+  auto [rsa_priv, rsa_pub] = keypair(false);
+  auto [ec_priv, ec_pub] = keypair(true);
+  CAF_CHECK_EQUAL(jwt::sign_with_key("ES256", payload(), rsa_priv), "");
+  CAF_CHECK_EQUAL(jwt::sign_with_key("RS256", payload(), ec_priv), "");
+  CAF_CHECK_NOT_EQUAL(jwt::sign_with_key("ES256", payload(), ec_priv), "");
 }
 
 CAF_TEST(issuer and audience) {

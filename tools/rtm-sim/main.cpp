@@ -9,6 +9,7 @@
 // connections; logs to stderr; exits 0 on SIGINT/SIGTERM, 2 on a bad option or
 // scenario. See tools/rtm-sim/README.md.
 #include <csignal>
+#include <exception>
 #include <cstdio>
 #include <iostream>
 
@@ -108,7 +109,12 @@ int main(int argc, char** argv) {
     grace.async_wait([&](boost::system::error_code) { ioc.stop(); });
   });
   std::signal(SIGPIPE, SIG_IGN);
-  ioc.run();
+  try {
+    ioc.run();
+  } catch (const std::exception& e) {
+    std::cerr << "rtm-sim: " << e.what() << "\n";
+    return 1;
+  }
   spdlog::info("stopped");
   return 0;
 }

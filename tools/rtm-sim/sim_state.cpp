@@ -1,5 +1,8 @@
 #include "tools/rtm-sim/sim_state.hpp"
 
+#include <stdexcept>
+
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -9,7 +12,11 @@ namespace parley::rtmsim {
 std::string random_hex(size_t bytes) {
   static const char digits[] = "0123456789abcdef";
   std::vector<unsigned char> raw(bytes);
-  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+    char why[256];
+    ERR_error_string_n(ERR_get_error(), why, sizeof why);
+    throw std::runtime_error{std::string{"RAND_bytes failed: "} + why};
+  }
   std::string out;
   out.reserve(bytes * 2);
   for (auto b : raw) {

@@ -86,7 +86,8 @@ private:
   std::map<std::string, client_data> clients_;
 };
 
-// `bytes` random bytes as lower-case hex.
+// `bytes` random bytes as lower-case hex; throws std::runtime_error when
+// OpenSSL cannot provide them (rtm-sim then exits with that error).
 std::string random_hex(size_t bytes);
 
 } // namespace parley::rtmsim

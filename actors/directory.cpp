@@ -88,6 +88,11 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
       self->state.rooms.erase(it);
     },
     [self](count_atom) { return static_cast<uint64_t>(self->state.rooms.size()); },
+    [self](kill_atom, const std::string& name, const caf::error& reason) {
+      // Fault injection (the debug API): the room fails as a crash would.
+      if (auto it = self->state.rooms.find(name); it != self->state.rooms.end())
+        self->send_exit(it->second.room, reason);
+    },
   };
 }
 

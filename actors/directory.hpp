@@ -31,6 +31,7 @@ struct directory_state {
 //   (publish_atom, ack_atom, room, event, data_json, except_sid, collector)
 //   (empty_atom, room, ops)                                         [from the room]
 //   (count_atom) -> uint64_t rooms
+//   (kill_atom, room, reason)    fault injection: the room's actor fails
 caf::behavior directory(caf::stateful_actor<directory_state>* self);
 
 // Which shard a room lives on.

@@ -7,12 +7,13 @@
 namespace parley {
 
 caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl, uint64_t max_ids,
-                        std::function<caf::actor()> next) {
+                        std::function<caf::actor()> next, std::shared_ptr<rtm_dedup_memory> memory) {
+  self->state.memory = std::move(memory);
   // Forgets what expired, and the oldest beyond the cap. An id seen again is
   // re-queued, so the queue may hold stale entries: those are skipped by
   // comparing with the map.
   auto expire = [self, max_ids](caf::actor_clock::time_point now) {
-    auto& st = self->state;
+    auto& st = *self->state.memory;
     while (!st.order.empty() && (st.order.front().first <= now || st.seen.size() > max_ids
                                  || st.order.size() > 2 * max_ids)) {
       auto& [when, key] = st.order.front();
@@ -24,14 +25,14 @@ caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl
   };
   return {
     [self, ttl, next, expire](rtm_event_atom, const rtm::event_ptr& e) {
-      auto& st = self->state;
+      auto& st = *self->state.memory;
       auto key = rtm::dedup_key(*e);
       if (!key.empty()) {
         auto now = self->clock().now();
         expire(now);
         auto it = st.seen.find(key);
         if (it != st.seen.end() && it->second > now) {
-          ++st.dropped;
+          ++self->state.dropped;
           counters().rtm_duplicates.fetch_add(1, std::memory_order_relaxed);
           spdlog::debug("rtm {}: duplicate {} {} dropped", e->profile, rtm::internal_name(e->kind), e->id);
           return;
@@ -44,7 +45,7 @@ caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl
       if (auto n = next())
         self->send(n, rtm_event_atom::value, e);
     },
-    [self](count_atom) { return static_cast<uint64_t>(self->state.seen.size()); },
+    [self](count_atom) { return static_cast<uint64_t>(self->state.memory->seen.size()); },
   };
 }
 

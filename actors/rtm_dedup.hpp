@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -16,10 +17,17 @@
 
 namespace parley {
 
-struct rtm_dedup_state {
+// What the dedup remembers. It outlives one incarnation of the actor: the
+// supervisor's spec holds it, so a restarted dedup still knows the ids seen
+// before (one dedup runs at a time; it is never shared by two).
+struct rtm_dedup_memory {
   using time_point = caf::actor_clock::time_point;
   std::unordered_map<std::string, time_point> seen; // key → when it expires
   std::deque<std::pair<time_point, std::string>> order; // arrival order
+};
+
+struct rtm_dedup_state {
+  std::shared_ptr<rtm_dedup_memory> memory;
   uint64_t dropped = 0;
   static inline const char* name = "rtm_dedup";
 };
@@ -28,6 +36,7 @@ struct rtm_dedup_state {
 //   (rtm_event_atom, event)   forwarded to next() unless it is a duplicate
 //   (count_atom) -> uint64_t  ids remembered now
 caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl, uint64_t max_ids,
-                        std::function<caf::actor()> next);
+                        std::function<caf::actor()> next,
+                        std::shared_ptr<rtm_dedup_memory> memory = std::make_shared<rtm_dedup_memory>());
 
 } // namespace parley

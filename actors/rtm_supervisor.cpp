@@ -56,9 +56,10 @@ std::string status_json(const rtm_supervisor_state& st) {
 } // namespace
 
 caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, runtime_ptr rt,
-                             std::shared_ptr<net::rtm_client> client) {
-  for (auto& p : rt->cfg.rtm.profiles) {
-    auto& e = self->state.profiles[p.id];
+                             std::shared_ptr<net::rtm_client> client, std::shared_ptr<rtm_profile_book> book) {
+  self->state.book = std::move(book);
+  for (auto& [id, p] : self->state.book->profiles) {
+    auto& e = self->state.profiles[id];
     e.spec = p;
     start(self, rt, client, e);
   }
@@ -90,6 +91,7 @@ caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, ru
     },
     [self, rt, client](put_atom, const rtm_profile& p) {
       auto& profiles = self->state.profiles;
+      self->state.book->profiles[p.id] = p;
       auto it = profiles.find(p.id);
       if (it != profiles.end()) {
         it->second.spec = p;
@@ -105,6 +107,7 @@ caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, ru
       return true;
     },
     [self](delete_atom, const std::string& id) {
+      self->state.book->profiles.erase(id);
       auto it = self->state.profiles.find(id);
       if (it == self->state.profiles.end())
         return false;

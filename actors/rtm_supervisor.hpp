@@ -18,7 +18,15 @@
 
 namespace parley {
 
+// The profiles the RTM upstreams run for: those of the config file, then as
+// the backend API puts and deletes them. Like rtm_dedup_memory it outlives one
+// incarnation of the supervisor, so a restarted one runs the same profiles.
+struct rtm_profile_book {
+  std::map<std::string, rtm_profile> profiles;
+};
+
 struct rtm_supervisor_state {
+  std::shared_ptr<rtm_profile_book> book;
   struct entry {
     rtm_profile spec;
     caf::actor upstream;
@@ -37,8 +45,9 @@ struct rtm_supervisor_state {
 //   (rtm_status_atom) -> std::string             {"status":..,"profiles":{..}}
 //   (rtm_metrics_atom) -> std::string            per-profile Prometheus lines
 //   (rtm_status_atom, id, entry JSON, connected) [from the upstreams]
+// `book` starts with the profiles to run (see rtm_profile_book).
 caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, runtime_ptr rt,
-                             std::shared_ptr<net::rtm_client> client);
+                             std::shared_ptr<net::rtm_client> client, std::shared_ptr<rtm_profile_book> book);
 
 caf::atom_value rtm_supervisor_key();
 caf::atom_value rtm_dedup_key();

@@ -1,5 +1,7 @@
 #include "net/api.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/pct_string_view.hpp>
@@ -7,6 +9,7 @@
 #include <caf/actor_registry.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/system_messages.hpp>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <rapidjson/document.h>
@@ -14,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/ack_collector.hpp"
+#include "actors/directory.hpp"
 #include "actors/messages.hpp"
 #include "actors/rtm_supervisor.hpp"
 #include "net/json.hpp"
@@ -146,6 +150,17 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       return rtm_delete(hs, req, std::move(*id));
     return method_not_allowed("PUT, DELETE");
   }
+  constexpr std::string_view kill_prefix = "/api/v1/debug/kill/";
+  if (rt_->cfg.debug.fault_injection && path.compare(0, kill_prefix.size(), kill_prefix) == 0) {
+    if (req.method() != http::verb::post)
+      return method_not_allowed("POST");
+    auto name = decode_segment(path.substr(kill_prefix.size()));
+    if (!name) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed actor name"));
+      return;
+    }
+    return kill(hs, req, *name);
+  }
   if (path == "/api/tt/rtm-status") {
     if (req.method() != http::verb::get)
       return method_not_allowed("GET");
@@ -248,6 +263,50 @@ void api::rtm_status(const std::shared_ptr<http_session>& hs, const request& req
   ask<std::string>(hs, req, sup, caf::make_message(rtm_status_atom::value), [](const request& head, std::string& body) {
     return make_response(head, http::status::ok, std::move(body), "application/json");
   });
+}
+
+// Fault injection (parley.debug.fault-injection): makes a long-lived actor
+// fail as a crash would, so tests can check that supervision repairs what it
+// held. Names: presence, directory/<i>, room/<room>, rtm-supervisor,
+// rtm-dedup, rtm-translator.
+void api::kill(const std::shared_ptr<http_session>& hs, const request& req, const std::string& name) {
+  auto reason = caf::make_error(caf::sec::runtime_error, "killed through POST /api/v1/debug/kill/" + name);
+  auto registered = [&](caf::atom_value key) {
+    return caf::actor_cast<caf::actor>(rt_->sys.registry().get(key));
+  };
+  caf::actor target;
+  constexpr std::string_view room_prefix = "room/";
+  constexpr std::string_view dir_prefix = "directory/";
+  if (name == "presence") {
+    target = rt_->presence();
+  } else if (name == "rtm-supervisor") {
+    target = registered(rtm_supervisor_key());
+  } else if (name == "rtm-dedup") {
+    target = registered(rtm_dedup_key());
+  } else if (name == "rtm-translator") {
+    target = registered(rtm_translator_key());
+  } else if (name.compare(0, dir_prefix.size(), dir_prefix) == 0) {
+    auto i = name.substr(dir_prefix.size());
+    if (!i.empty() && i.size() < 4 && std::all_of(i.begin(), i.end(), ::isdigit)
+        && std::stoul(i) < rt_->cfg.rooms.directory_shards)
+      target = registered(directory_key(std::stoul(i)));
+  } else if (name.compare(0, room_prefix.size(), room_prefix) == 0) {
+    auto room = name.substr(room_prefix.size());
+    if (auto dir = rt_->directory_for(room)) {
+      // The shard owns its rooms: it makes the room fail (if it exists).
+      caf::anon_send(dir, kill_atom::value, room, reason);
+      spdlog::warn("api: making room {} fail (fault injection)", room);
+      hs->reply(ok_json(req, "{\"ok\":true}"));
+      return;
+    }
+  }
+  if (!target) {
+    hs->reply(json_error(req, http::status::not_found, "not_found", "No running actor " + name));
+    return;
+  }
+  spdlog::warn("api: making {} fail (fault injection)", name);
+  caf::anon_send(target, caf::exit_msg{caf::actor_addr{}, std::move(reason)});
+  hs->reply(ok_json(req, "{\"ok\":true}"));
 }
 
 void api::metrics(const std::shared_ptr<http_session>& hs, const request& req) {

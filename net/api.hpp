@@ -29,6 +29,7 @@ private:
   void rtm_put(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
   void rtm_delete(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
   void rtm_status(const std::shared_ptr<http_session>& hs, const request& req);
+  void kill(const std::shared_ptr<http_session>& hs, const request& req, const std::string& name);
   // Answers 409/503 and returns false unless RTM is on and its supervisor is up.
   bool rtm_ready(const std::shared_ptr<http_session>& hs, const request& req);
   caf::actor rtm_supervisor() const;

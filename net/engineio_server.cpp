@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <stdexcept>
 
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
@@ -853,12 +854,28 @@ void server::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     return;
   }
   if (sessions_.size() >= opts_.max_connections) {
-    spdlog::warn("refusing a new session: {} sessions is the limit", opts_.max_connections);
+    log_refusal("the node's limit of sessions (parley.limits.max-connections) is reached");
     auto res = make_response(req, http::status::service_unavailable,
                              R"({"code":3,"message":"Too many connections"})", "application/json");
+    if (upgrade)
+      res.keep_alive(false);
     apply_cors(req, res);
     hs->reply(std::move(res));
     return;
+  }
+  if (opts_.max_connections_per_ip > 0) {
+    auto it = per_ip_.find(hs->remote().address().to_string());
+    if (it != per_ip_.end() && it->second >= opts_.max_connections_per_ip) {
+      log_refusal("an address reached its limit of sessions (parley.limits.max-connections-per-ip)");
+      auto res = make_response(req, http::status::too_many_requests,
+                               R"({"code":3,"message":"Too many connections from this address"})",
+                               "application/json");
+      if (upgrade)
+        res.keep_alive(false);
+      apply_cors(req, res);
+      hs->reply(std::move(res));
+      return;
+    }
   }
   if (*transport == "polling")
     handshake_polling(hs, std::move(req));
@@ -893,8 +910,24 @@ handshake server::describe(const std::shared_ptr<http_session>& hs, const reques
   return info;
 }
 
+void server::log_refusal(const char* why) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - refusal_logged_ < std::chrono::seconds(10)) {
+    ++refused_quietly_;
+    return;
+  }
+  if (refused_quietly_ > 0)
+    spdlog::warn("refused a new session: {} ({} more refused since the last such line)", why, refused_quietly_);
+  else
+    spdlog::warn("refused a new session: {}", why);
+  refused_quietly_ = 0;
+  refusal_logged_ = now;
+}
+
 std::shared_ptr<session> server::open(handshake info) {
   auto s = std::make_shared<session>(*this, new_sid(), std::move(info));
+  if (opts_.max_connections_per_ip > 0)
+    ++per_ip_[s->info().remote];
   sessions_.emplace(s->sid(), s);
   counters().sessions.fetch_add(1, std::memory_order_relaxed);
   return s;
@@ -1044,7 +1077,11 @@ std::string random_id() {
   thread_local unsigned char pool[4092];
   thread_local size_t used = sizeof(pool);
   if (used + 11 > sizeof(pool)) {
-    RAND_bytes(pool, sizeof(pool));
+    // Without fresh random bytes an id would be guessable: the session (or
+    // socket) is refused rather than made (the caller's handler fails, and
+    // the I/O loop closes that connection).
+    if (RAND_bytes(pool, sizeof(pool)) != 1)
+      throw std::runtime_error("RAND_bytes failed: no random bytes for a session id");
     used = 0;
   }
   auto id = base64url_encode({reinterpret_cast<const char*>(pool + used), 11});
@@ -1062,7 +1099,15 @@ std::string server::new_sid() {
 }
 
 void server::forget(const std::string& sid) {
-  sessions_.erase(sid);
+  auto it = sessions_.find(sid);
+  if (it == sessions_.end())
+    return;
+  if (opts_.max_connections_per_ip > 0) {
+    auto ip = per_ip_.find(it->second->info().remote);
+    if (ip != per_ip_.end() && --ip->second == 0)
+      per_ip_.erase(ip);
+  }
+  sessions_.erase(it);
 }
 
 void server::close_all() {

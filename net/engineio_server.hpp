@@ -288,6 +288,12 @@ private:
   options opts_;
   handler_factory make_handler_;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+  // Sessions per client address, kept only when max_connections_per_ip is set.
+  std::unordered_map<std::string, uint32_t> per_ip_;
+  // Refusals of new sessions are logged once per burst, not once each.
+  uint64_t refused_quietly_ = 0;
+  std::chrono::steady_clock::time_point refusal_logged_{};
+  void log_refusal(const char* why);
 
   struct beat {
     std::chrono::steady_clock::time_point at;

@@ -22,6 +22,25 @@ size_t max_depth();
 // escapes, are skipped; malformed text is left to the parser).
 bool too_deep(std::string_view text, size_t limit);
 
+namespace detail {
+struct pool_holder {
+  explicit pool_holder(size_t chunk) : pool(chunk) {}
+  rapidjson::MemoryPoolAllocator<> pool;
+};
+} // namespace detail
+
+// A document whose values live in chunks of `chunk` bytes (grown as needed)
+// instead of RapidJSON's default first chunk of 64 KiB: a small event waiting
+// in a mailbox costs a few hundred bytes, not 64 KiB.
+class document : private detail::pool_holder, public rapidjson::Document {
+public:
+  static constexpr size_t default_chunk = 512;
+  explicit document(size_t chunk = default_chunk)
+    : detail::pool_holder(chunk), rapidjson::Document(&pool) {}
+  document(const document&) = delete;
+  document& operator=(const document&) = delete;
+};
+
 // Parses `text` into `doc`; on failure returns false and, when `error` is
 // given, a text such as "Missing a comma or ']' after an array element at
 // offset 12" or "nesting deeper than 64 levels".

@@ -79,7 +79,7 @@ std::variant<packet, std::string> decode(std::string_view str) {
     p.id = std::stoull(std::string{str.substr(start, i - start)});
   }
   if (i < str.size()) {
-    auto doc = std::make_shared<rapidjson::Document>();
+    auto doc = std::make_shared<json::document>();
     if (!json::parse(*doc, str.substr(i)))
       return std::string{"invalid payload"};
     p.payload = std::move(doc);

@@ -168,7 +168,8 @@ CAF_TEST_FIXTURE_SCOPE(rtm_actors, fixture)
 
 CAF_TEST(dedup drops a repeat within the TTL and lets it through after) {
   caf::actor sink = self;
-  auto d = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{1000}, [sink] { return sink; });
+  auto d = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{1000}, [sink] { return sink; },
+                     std::make_shared<rtm_dedup_memory>());
   sched.run();
   self->send(d, rtm_event_atom::value, message("7", "m1"));
   expect((rtm_event_atom, rtm::event_ptr), from(self).to(d));
@@ -192,18 +193,40 @@ CAF_TEST(dedup drops a repeat within the TTL and lets it through after) {
 
 CAF_TEST(dedup memory stays bounded by its cap) {
   caf::actor sink = self;
-  auto d = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{100}, [sink] { return sink; });
+  auto d = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{100}, [sink] { return sink; },
+                     std::make_shared<rtm_dedup_memory>());
   sched.run();
   for (int i = 0; i < 1000; ++i) {
     self->send(d, rtm_event_atom::value, message("7", std::to_string(i)));
     sched.run();
   }
-  auto& st = deref<caf::stateful_actor<rtm_dedup_state>>(d).state;
+  auto& st = *deref<caf::stateful_actor<rtm_dedup_state>>(d).state.memory;
   CAF_CHECK_EQUAL(st.seen.size(), 100u);
   CAF_CHECK_LESS_OR_EQUAL(st.order.size(), 200u);
   // The newest are remembered, the oldest forgotten.
   CAF_CHECK(st.seen.count("7:m:999") == 1);
   CAF_CHECK(st.seen.count("7:m:0") == 0);
+}
+
+CAF_TEST(a restarted dedup still drops what its predecessor saw) {
+  caf::actor sink = self;
+  auto memory = std::make_shared<rtm_dedup_memory>();
+  auto d = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{1000}, [sink] { return sink; }, memory);
+  sched.run();
+  self->send(d, rtm_event_atom::value, message("7", "m1"));
+  expect((rtm_event_atom, rtm::event_ptr), from(self).to(d));
+  expect((rtm_event_atom, rtm::event_ptr), from(d).to(self));
+  self->send_exit(d, caf::exit_reason::kill);
+  sched.run();
+  // The supervisor spawns the next one with the same memory.
+  auto again = sys.spawn(rtm_dedup, milliseconds(30000), uint64_t{1000}, [sink] { return sink; }, memory);
+  sched.run();
+  self->send(again, rtm_event_atom::value, message("7", "m1"));
+  expect((rtm_event_atom, rtm::event_ptr), from(self).to(again));
+  disallow((rtm_event_atom, rtm::event_ptr), from(again).to(self));
+  self->send(again, rtm_event_atom::value, message("7", "m2"));
+  expect((rtm_event_atom, rtm::event_ptr), from(self).to(again));
+  expect((rtm_event_atom, rtm::event_ptr), from(again).to(self));
 }
 
 CAF_TEST(the upstream reconnects on the backoff schedule) {

@@ -116,14 +116,19 @@ int main(int argc, char** argv) {
       children.push_back({rtm_translator_key(), [rt, client](caf::actor_system& sys) {
                             return sys.spawn(rtm_translator, rt, client);
                           }});
-      children.push_back({rtm_dedup_key(), [rt](caf::actor_system& sys) {
+      // What the dedup and the RTM supervisor hold survives their restarts.
+      auto seen = std::make_shared<rtm_dedup_memory>();
+      children.push_back({rtm_dedup_key(), [rt, seen](caf::actor_system& sys) {
                             auto next = [&sys] {
                               return caf::actor_cast<caf::actor>(sys.registry().get(rtm_translator_key()));
                             };
-                            return sys.spawn(rtm_dedup, rt->cfg.rtm.dedup_ttl, rt->cfg.rtm.dedup_max, next);
+                            return sys.spawn(rtm_dedup, rt->cfg.rtm.dedup_ttl, rt->cfg.rtm.dedup_max, next, seen);
                           }});
-      children.push_back({rtm_supervisor_key(), [rt, client](caf::actor_system& sys) {
-                            return sys.spawn(rtm_supervisor, rt, client);
+      auto book = std::make_shared<rtm_profile_book>();
+      for (auto& p : s.rtm.profiles)
+        book->profiles[p.id] = p;
+      children.push_back({rtm_supervisor_key(), [rt, client, book](caf::actor_system& sys) {
+                            return sys.spawn(rtm_supervisor, rt, client, book);
                           }});
     }
     auto root = sys.spawn(supervisor, std::move(children));
@@ -134,6 +139,8 @@ int main(int argc, char** argv) {
     eo.max_payload = s.engineio.max_payload;
     eo.max_write_queue = s.limits.max_write_queue;
     eo.max_connections = s.limits.max_connections;
+    eo.max_connections_per_ip = s.limits.max_connections_per_ip;
+    eo.max_inbound_packets = static_cast<uint32_t>(s.limits.max_inbound_packets);
     eo.cors_origins = s.cors.origins;
     gateway gw{sys, rt};
     auto connect_timeout = s.socketio.connect_timeout;

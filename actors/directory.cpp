@@ -4,6 +4,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include "actors/room.hpp"
@@ -89,9 +90,11 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
     },
     [self](count_atom) { return static_cast<uint64_t>(self->state.rooms.size()); },
     [self](kill_atom, const std::string& name, const caf::error& reason) {
-      // Fault injection (the debug API): the room fails as a crash would.
+      // Fault injection (the debug API): the room fails as a crash would. An
+      // exit sent by this shard would unlink the room from it (CAF unlinks
+      // from an exit's sender): the exit comes from nobody.
       if (auto it = self->state.rooms.find(name); it != self->state.rooms.end())
-        self->send_exit(it->second.room, reason);
+        caf::anon_send(it->second.room, caf::exit_msg{caf::actor_addr{}, reason});
     },
   };
 }

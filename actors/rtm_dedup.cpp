@@ -23,8 +23,37 @@ caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl
       st.order.pop_front();
     }
   };
+  // Hands events on in order; while the translator is away (restarting) they
+  // wait here, and are retried every 50 ms.
+  auto forward = [self, next](const rtm::event_ptr& e) {
+    auto& st = self->state;
+    if (e) {
+      if (st.held.size() == rtm_dedup_state::held_max) {
+        st.held.pop_front();
+        if (st.held_dropped++ == 0)
+          spdlog::warn("rtm: the translator is away and {} events wait: dropping the oldest", st.held.size());
+      }
+      st.held.push_back(e);
+    }
+    auto n = next();
+    if (!n) {
+      if (!st.held.empty() && !st.retry_scheduled) {
+        st.retry_scheduled = true;
+        self->delayed_send(self, std::chrono::milliseconds(50), retry_atom::value);
+      }
+      return;
+    }
+    if (st.held_dropped > 0) {
+      spdlog::warn("rtm: {} events were dropped while the translator was away", st.held_dropped);
+      st.held_dropped = 0;
+    }
+    while (!st.held.empty()) {
+      self->send(n, rtm_event_atom::value, st.held.front());
+      st.held.pop_front();
+    }
+  };
   return {
-    [self, ttl, next, expire](rtm_event_atom, const rtm::event_ptr& e) {
+    [self, ttl, next, expire, forward](rtm_event_atom, const rtm::event_ptr& e) {
       auto& st = *self->state.memory;
       auto key = rtm::dedup_key(*e);
       if (!key.empty()) {
@@ -42,8 +71,11 @@ caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl
         st.order.emplace_back(until, std::move(key));
         expire(now);
       }
-      if (auto n = next())
-        self->send(n, rtm_event_atom::value, e);
+      forward(e);
+    },
+    [self, forward](retry_atom) {
+      self->state.retry_scheduled = false;
+      forward(nullptr);
     },
     [self](count_atom) { return static_cast<uint64_t>(self->state.memory->seen.size()); },
   };

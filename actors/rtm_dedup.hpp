@@ -29,12 +29,19 @@ struct rtm_dedup_memory {
 struct rtm_dedup_state {
   std::shared_ptr<rtm_dedup_memory> memory;
   uint64_t dropped = 0;
+  // Events waiting while the translator is being restarted (bounded: the
+  // oldest are dropped past held_max, and counted).
+  std::deque<rtm::event_ptr> held;
+  bool retry_scheduled = false;
+  uint64_t held_dropped = 0;
+  static constexpr size_t held_max = 10000;
   static inline const char* name = "rtm_dedup";
 };
 
 // Messages:
 //   (rtm_event_atom, event)   forwarded to next() unless it is a duplicate
 //   (count_atom) -> uint64_t  ids remembered now
+//   (retry_atom)              [to itself] hands on what waited for the translator
 caf::behavior rtm_dedup(caf::stateful_actor<rtm_dedup_state>* self, duration ttl, uint64_t max_ids,
                         std::function<caf::actor()> next,
                         std::shared_ptr<rtm_dedup_memory> memory = std::make_shared<rtm_dedup_memory>());

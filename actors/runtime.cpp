@@ -23,22 +23,29 @@ caf::actor runtime::presence() const {
   return caf::actor_cast<caf::actor>(sys.registry().get(presence_key()));
 }
 
-void runtime::publish(const std::string& room, const std::string& event,
+bool runtime::publish(const std::string& room, const std::string& event,
                       const std::string& data_json, const std::string& except_sid) const {
-  if (auto dir = directory_for(room))
-    caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
+  auto dir = directory_for(room);
+  if (!dir)
+    return false;
+  caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
+  return true;
 }
 
-void runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
+bool runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
                                const std::string& data_json) const {
-  if (rooms.size() == 1) {
-    publish(rooms.front(), event, data_json);
-    return;
+  if (rooms.size() == 1)
+    return publish(rooms.front(), event, data_json);
+  std::vector<caf::actor> dirs;
+  for (auto& room : rooms) {
+    dirs.push_back(directory_for(room));
+    if (!dirs.back())
+      return false;
   }
   auto once = std::make_shared<sio::delivered_set>();
-  for (auto& room : rooms)
-    if (auto dir = directory_for(room))
-      caf::anon_send(dir, publish_atom::value, room, event, data_json, std::string{}, once);
+  for (size_t i = 0; i < rooms.size(); ++i)
+    caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data_json, std::string{}, once);
+  return true;
 }
 
 } // namespace parley

@@ -28,11 +28,13 @@ struct runtime {
   caf::actor directory_for(const std::string& room) const;
   caf::actor presence() const;
 
-  // Fire-and-forget publish to a room through its directory shard.
-  void publish(const std::string& room, const std::string& event, const std::string& data_json,
+  // Fire-and-forget publish to a room through its directory shard; false when
+  // that shard is being restarted (nothing was sent).
+  bool publish(const std::string& room, const std::string& event, const std::string& data_json,
                const std::string& except_sid = {}) const;
-  // One event to several rooms; a socket in more than one of them gets it once.
-  void publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
+  // One event to several rooms; a socket in more than one of them gets it
+  // once. False when a room's shard is being restarted (nothing was sent).
+  bool publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
                         const std::string& data_json) const;
 };
 

@@ -334,7 +334,7 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
     // Emit with ack: the reply waits for every receiver's answer (or the timeout).
     auto dir = rt_->directory_for(room);
     if (!dir) {
-      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting"));
+      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
       return;
     }
     std::chrono::milliseconds timeout{doc.HasMember("timeoutMs") ? doc["timeoutMs"].GetInt() : 5000};
@@ -350,7 +350,10 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
     caf::anon_send(dir, publish_atom::value, ack_atom::value, room, event, data, except, collector);
     return;
   }
-  rt_->publish(room, event, data, except);
+  if (!rt_->publish(room, event, data, except)) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    return;
+  }
   hs->reply(ok_json(req, std::string{ok_body}));
 }
 
@@ -364,7 +367,10 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
   std::vector<std::string> rooms;
   for (auto& r : doc["rooms"].GetArray())
     rooms.emplace_back(r.GetString(), r.GetStringLength());
-  rt_->publish_to_rooms(rooms, event, data);
+  if (!rt_->publish_to_rooms(rooms, event, data)) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    return;
+  }
   hs->reply(ok_json(req, std::string{ok_body}));
 }
 

@@ -19,6 +19,8 @@ namespace parley::eio {
 
 namespace {
 
+void linger_and_close(const std::shared_ptr<ws_link>& l);
+
 const frame& ping_frame() {
   static const frame f = control_frame(packet_type::ping);
   return f;
@@ -184,13 +186,15 @@ void session::close(std::string_view reason) {
     } else {
       beast::error_code ec;
       ws_->sock.close(ec);
+      out_.clear();
+      out_bytes_ = 0;
     }
   }
   if (probe_) {
     beast::error_code ec;
     probe_->sock.close(ec);
   }
-  if (!ws_writing_) { // else out_ holds the payloads being written: the write's handler clears it
+  if (!ws_) { // a WebSocket's frames still go out, before its close frame
     out_.clear();
     out_bytes_ = 0;
   }
@@ -459,7 +463,7 @@ void session::on_ws_message(std::string&& data, bool binary) {
 // deliveries to one client cost one system call, not n.
 void session::ws_write() {
 again:
-  if (ws_writing_ || out_.empty() || closed_ || !ws_)
+  if (ws_writing_ || out_.empty() || (closed_ && !final_flush_) || !ws_)
     return;
   ws_writing_ = true;
   // Small frames (the usual chat event) are copied, headers and all, into one
@@ -549,21 +553,26 @@ again:
 bool session::ws_written(beast::error_code ec, size_t n, std::shared_ptr<write_scratch> scratch) {
   ws_writing_ = false;
   srv_.give_back(std::move(scratch));
-  if (closed_) {
+  if (ec) {
+    if (!closed_) {
+      close("transport error");
+      return false;
+    }
+    beast::error_code ignored;
+    ws_->sock.close(ignored);
     out_.clear();
     out_bytes_ = 0;
-    if (auto code = std::exchange(close_after_write_, 0); code && !ec)
-      send_close_frame(code);
-    return false;
-  }
-  if (ec) {
-    close("transport error");
     return false;
   }
   for (size_t i = 0; i < n; ++i)
     out_bytes_ -= out_[i].size();
   out_.pop_front(n);
   counters().ws_writes.fetch_add(1, std::memory_order_relaxed);
+  if (closed_ && out_.empty()) {
+    // The close frame was the last: wait for the peer's EOF.
+    linger_and_close(ws_);
+    return false;
+  }
   return !out_.empty();
 }
 
@@ -612,13 +621,20 @@ void close_link(const std::shared_ptr<ws_link>& l, uint16_t code) {
 } // namespace
 
 void session::send_close_frame(uint16_t code) {
-  if (!ws_)
-    return;
-  if (ws_writing_) {
-    close_after_write_ = code;
-    return;
-  }
-  close_link(ws_, code);
+  // After every frame already queued (what the socket was told last, e.g. why
+  // it is disconnected), bounded by a deadline for a peer that does not read.
+  out_.push_back(frame{std::make_shared<const std::string>(ws::close_frame(code, {})), false, true});
+  final_flush_ = true;
+  auto l = ws_;
+  l->linger = std::make_unique<asio::steady_timer>(l->sock.get_executor());
+  l->linger->expires_after(std::chrono::seconds(2));
+  l->linger->async_wait([l](beast::error_code ec) {
+    if (ec)
+      return; // replaced by linger_and_close's own timer
+    beast::error_code ignored;
+    l->sock.close(ignored);
+  });
+  ws_write();
 }
 
 void session::begin_upgrade(std::shared_ptr<ws_link> ws) {

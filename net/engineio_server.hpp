@@ -184,7 +184,7 @@ private:
   void on_probe_message(std::string&& data, bool binary);
   void ws_write();
   void schedule_write();
-  // The close frame, after the write in flight if there is one.
+  // The close frame, after every frame queued (and the write in flight).
   void send_close_frame(uint16_t code);
   // A buffer sequence over a list owned elsewhere (asio copies sequences).
   struct buffer_span {
@@ -231,7 +231,7 @@ private:
 
   std::shared_ptr<ws_link> ws_;
   bool ws_writing_ = false;
-  uint16_t close_after_write_ = 0; // close code to send once the write in flight ends
+  bool final_flush_ = false; // closed: what is queued, then the close frame, still goes out
   bool write_scheduled_ = false;
 
   std::shared_ptr<ws_link> probe_;       // WebSocket being upgraded to

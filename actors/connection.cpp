@@ -160,8 +160,8 @@ std::chrono::milliseconds retry_delay(uint8_t attempt) {
 }
 
 // Asks the room's directory shard to add this socket; `done(true)` once it is
-// a member (the room actor monitored), `done(false)` when the shard could not
-// be reached (it is being restarted).
+// a member, `done(false)` when the shard could not be reached (it is being
+// restarted).
 void request_join(self_ptr self, const std::string& room, std::function<void(bool)> done) {
   auto& st = self->state;
   auto dir = st.rt->directory_for(room);
@@ -169,14 +169,15 @@ void request_join(self_ptr self, const std::string& room, std::function<void(boo
     done(false);
     return;
   }
-  self->request(dir, std::chrono::seconds(5), join_atom::value, room, caf::actor{self}, st.sock)
+  // No timeout (it would hold a timer per join): a shard or room that dies
+  // with the request answers it with an error.
+  self->request(dir, caf::infinite, join_atom::value, room, caf::actor{self}, st.sock)
     .then(
       [self, room, done](joined_atom, const caf::actor& r) {
         auto& st = self->state;
         if (st.closing)
           return;
         st.rooms[room] = r;
-        self->monitor(r);
         done(true);
       },
       [self, room, done](caf::error& err) {
@@ -214,23 +215,8 @@ void leave_room(self_ptr self, const std::string& room) {
   st.rooms.erase(it);
   if (!actor)
     return; // was waiting to be joined again: nothing holds it
-  self->demonitor(actor);
   if (auto dir = st.rt->directory_for(room))
     self->send(dir, leave_atom::value, room, caf::actor{self});
-}
-
-// A room's actor failed (or its directory shard did): the socket joins the
-// room again, through the restarted shard, in order with what it sends.
-void room_lost(self_ptr self, const caf::actor_addr& who) {
-  auto& st = self->state;
-  for (auto& [name, actor] : st.rooms) {
-    if (actor && actor.address() == who) {
-      actor = nullptr;
-      spdlog::info("socket {}: room {} failed, joining it again", st.sock->sid(), name);
-      self->delayed_send(self, retry_delay(0), rejoin_atom::value, name, uint8_t{0});
-      return;
-    }
-  }
 }
 
 void rejoin(self_ptr self, const std::string& room, uint8_t attempt) {
@@ -243,25 +229,6 @@ void rejoin(self_ptr self, const std::string& room, uint8_t attempt) {
       self->delayed_send(self, retry_delay(attempt + 1), rejoin_atom::value, room,
                          static_cast<uint8_t>(std::min(attempt + 1, 250)));
   });
-}
-
-// -- presence -------------------------------------------------------------------
-
-// Counts this socket in presence (announcing the user when `announce`), and
-// watches presence so that a restarted one learns of it again.
-void register_presence(self_ptr self, bool announce) {
-  auto& st = self->state;
-  auto p = st.rt->presence();
-  if (!p || p == st.presence) {
-    // Presence is being restarted (or the registry still names the failed one).
-    self->delayed_send(self, retry_delay(st.presence_retries), resync_atom::value);
-    st.presence_retries = static_cast<uint8_t>(std::min(st.presence_retries + 1, 250));
-    return;
-  }
-  st.presence = p;
-  st.presence_retries = 0;
-  self->monitor(p);
-  self->send(p, online_atom::value, st.who.user_id, st.sock->sid(), announce);
 }
 
 // Publishes to a room this socket may speak in, excluding itself; with
@@ -580,15 +547,8 @@ void finish_connect(self_ptr self) {
   st.sock->accept();
   counters().sockets.fetch_add(1, std::memory_order_relaxed);
   counters().connects.fetch_add(1, std::memory_order_relaxed);
-  register_presence(self, true);
-  auto& cfg = st.rt->cfg;
-  if (cfg.auth.disconnect_on_expiry && st.who.expires_at > 0) {
-    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-    auto left = std::max<int64_t>(0, st.who.expires_at * 1000 - now_ms);
-    self->delayed_send(self, std::chrono::milliseconds{left}, expire_atom::value);
-  }
+  if (auto p = st.rt->presence())
+    self->send(p, online_atom::value, st.who.user_id, st.sock->sid());
 }
 
 void close_connection(self_ptr self, const std::string& reason) {
@@ -605,8 +565,8 @@ void close_connection(self_ptr self, const std::string& reason) {
   st.rooms.clear();
   if (st.connected) {
     counters().sockets.fetch_sub(1, std::memory_order_relaxed);
-    if (st.presence)
-      self->send(st.presence, offline_atom::value, st.who.user_id, st.sock->sid());
+    if (auto p = st.rt->presence())
+      self->send(p, offline_atom::value, st.who.user_id, st.sock->sid());
   }
   spdlog::debug("socket {} closed: {}", st.sock->sid(), reason);
   self->quit();
@@ -631,6 +591,10 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   }
   st.who = std::move(std::get<identity>(who));
   st.sock->set_user(st.who.user_id);
+  // The I/O side disconnects the socket when its token expires (it checks
+  // at every heartbeat: no timer per connection).
+  if (st.rt->cfg.auth.disconnect_on_expiry && st.who.expires_at > 0)
+    st.sock->set_expiry(st.who.expires_at * 1000);
   // Every socket is in its namespace's room (for presence), and in profile:{id}
   // for each profile its token grants, before the client hears it is
   // connected. What it sends meanwhile waits. A room whose shard is being
@@ -654,17 +618,6 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
         drain(self);
       }
     });
-  self->set_down_handler([self](caf::down_msg& dm) {
-    auto& st = self->state;
-    if (st.closing)
-      return;
-    if (st.presence && dm.source == st.presence.address()) {
-      spdlog::info("socket {}: presence failed, counting the socket again once it is back", st.sock->sid());
-      self->delayed_send(self, retry_delay(0), resync_atom::value);
-      return;
-    }
-    room_lost(self, dm.source);
-  });
   // An exception in a handler ends this socket only: it is told, and
   // disconnected; rooms and presence forget it.
   self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
@@ -705,16 +658,21 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
       }
       rejoin(self, room, attempt);
     },
-    [self](resync_atom) {
-      if (!self->state.closing)
-        register_presence(self, false);
+    [self](room_moved_atom, const std::string& room, const caf::actor& moved) {
+      // The room failed and runs again (same members) in a new actor.
+      auto& rooms = self->state.rooms;
+      if (auto it = rooms.find(room); it != rooms.end() && it->second)
+        it->second = moved;
     },
-    [self](expire_atom) {
-      spdlog::info("socket {} (user {}): token expired, disconnecting", self->state.sock->sid(),
-                   self->state.who.user_id);
-      disconnect(self, "Token expired");
+    [self](closed_atom, const std::string& reason) {
+      if (reason == sio::socket::token_expired) {
+        spdlog::info("socket {} (user {}): token expired, disconnecting", self->state.sock->sid(),
+                     self->state.who.user_id);
+        disconnect(self, "Token expired");
+        return;
+      }
+      close_connection(self, reason);
     },
-    [self](closed_atom, const std::string& reason) { close_connection(self, reason); },
   };
 }
 

@@ -61,12 +61,9 @@ struct connection_state {
     std::string rejoin; // a room to join again (its actor failed)
   };
   std::unique_ptr<std::deque<pending>> waiting; // allocated on first use
-  // Joined: name → room actor (monitored). A null actor: the room's actor
-  // failed and the room is being joined again (unless the client leaves it
-  // first).
+  // Joined: name → room actor. A null actor: the join at connect could not
+  // reach the room's shard (being restarted) and is tried again.
   std::unordered_map<std::string, caf::actor> rooms;
-  caf::actor presence;       // where this socket is counted (monitored)
-  uint8_t presence_retries = 0;
   // Event rate limit: a token bucket, and refusals since the last accepted event.
   double tokens = 0;
   int64_t refilled_ns = 0;

@@ -9,6 +9,8 @@
 
 #include "actors/room.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace parley {
 
 size_t shard_of(const std::string& room, size_t shards) {
@@ -19,61 +21,84 @@ caf::atom_value directory_key(size_t i) {
   return caf::atom_from_string("p_dir_" + std::to_string(i));
 }
 
-caf::behavior directory(caf::stateful_actor<directory_state>* self) {
-  // Rooms are linked to their shard: they die with it, and a room that fails
-  // is forgotten here (its members notice through their own monitors).
-  self->set_exit_handler([self](caf::exit_msg& em) {
-    auto& rooms = self->state.rooms;
+caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_ptr<directory_memory> memory) {
+  self->state.memory = std::move(memory);
+  auto& rooms = self->state.memory->rooms;
+  // Rooms of a previous incarnation: watched again, told who owns them now
+  // (and asked to report if empty). One that died meanwhile shows up as a
+  // down message at once and is spawned again.
+  for (auto& [name, e] : rooms) {
+    self->monitor(e.room);
+    self->send(e.room, adopt_atom::value, caf::actor{self});
+  }
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& rooms = self->state.memory->rooms;
     for (auto it = rooms.begin(); it != rooms.end(); ++it) {
-      if (it->second.room.address() == em.source) {
+      auto& e = it->second;
+      if (e.room.address() != dm.source)
+        continue;
+      if (dm.reason == caf::exit_reason::normal || !e.members) {
         rooms.erase(it);
         return;
       }
+      // The room failed: the same members in a new room actor.
+      spdlog::error("room {} failed ({}); spawning it again with its {} members", it->first,
+                    self->system().render(dm.reason), e.members->by_sid.size());
+      e.room = self->spawn<caf::monitored>(room, e.members, caf::actor{self});
+      return;
     }
-    // Not one of our rooms: the supervisor (or a linked peer) tells us to stop.
-    if (em.reason != caf::exit_reason::normal)
-      self->quit(em.reason);
+  });
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    if (em.reason == caf::exit_reason::user_shutdown) {
+      for (auto& [name, e] : self->state.memory->rooms)
+        self->send_exit(e.room, em.reason);
+      self->state.memory->rooms.clear();
+    }
+    self->quit(em.reason);
   });
   return {
     [self](join_atom, const std::string& name, const caf::actor& conn, const socket_ptr& sock) {
-      auto& e = self->state.rooms[name];
-      if (!e.room)
-        e.room = self->spawn<caf::linked>(room, name, caf::actor{self});
+      auto& e = self->state.memory->rooms[name];
+      if (!e.room) {
+        e.members = std::make_shared<room_members>();
+        e.members->room_name = name;
+        e.room = self->spawn<caf::monitored>(room, e.members, caf::actor{self});
+      }
       ++e.ops;
       return self->delegate(e.room, join_atom::value, name, conn, sock);
     },
     [self](leave_atom, const std::string& name, const caf::actor& conn) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end())
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end())
         return;
       ++it->second.ops;
       self->send(it->second.room, leave_atom::value, name, conn);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
            const std::string& except_sid) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end())
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end())
         return;
       self->send(it->second.room, publish_atom::value, event, data, except_sid);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
            const std::string& except_sid, const sio::delivered_ptr& once) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end())
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end())
         return;
       self->send(it->second.room, publish_atom::value, event, data, except_sid, once);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
            const std::string& except_sid, const buffers& attachments) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end())
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end())
         return;
       self->send(it->second.room, publish_atom::value, event, data, except_sid, attachments);
     },
     [self](publish_atom, ack_atom, const std::string& name, const std::string& event,
            const std::string& data, const std::string& except_sid, const caf::actor& collector) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end()) {
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end()) {
         self->send(collector, expect_atom::value, uint64_t{0});
         return;
       }
@@ -81,19 +106,19 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self) {
                  collector);
     },
     [self](empty_atom, const std::string& name, uint64_t ops) {
-      auto it = self->state.rooms.find(name);
-      if (it == self->state.rooms.end() || it->second.ops != ops
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end() || it->second.ops != ops
           || caf::actor_cast<caf::strong_actor_ptr>(it->second.room) != self->current_sender())
         return; // a join is on its way to that room (or it is gone already): keep it
       self->send(it->second.room, stop_atom::value);
-      self->state.rooms.erase(it);
+      self->state.memory->rooms.erase(it);
     },
-    [self](count_atom) { return static_cast<uint64_t>(self->state.rooms.size()); },
+    [self](count_atom) { return static_cast<uint64_t>(self->state.memory->rooms.size()); },
     [self](kill_atom, const std::string& name, const caf::error& reason) {
       // Fault injection (the debug API): the room fails as a crash would. An
       // exit sent by this shard would unlink the room from it (CAF unlinks
       // from an exit's sender): the exit comes from nobody.
-      if (auto it = self->state.rooms.find(name); it != self->state.rooms.end())
+      if (auto it = self->state.memory->rooms.find(name); it != self->state.memory->rooms.end())
         caf::anon_send(it->second.room, caf::exit_msg{caf::actor_addr{}, reason});
     },
   };

@@ -3,6 +3,7 @@
 // empty and no membership change is in flight towards it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -14,12 +15,22 @@
 
 namespace parley {
 
-struct directory_state {
+struct room_members;
+
+// What a shard knows. It outlives one incarnation of the shard's actor (the
+// supervisor's spec holds it): a restarted shard takes over the rooms,
+// which keep running meanwhile (they are monitored, not linked).
+struct directory_memory {
   struct entry {
     caf::actor room;
     uint64_t ops = 0; // membership changes forwarded to the room
+    std::shared_ptr<room_members> members; // to spawn the room again if it fails
   };
   std::unordered_map<std::string, entry> rooms;
+};
+
+struct directory_state {
+  std::shared_ptr<directory_memory> memory;
   static inline const char* name = "directory";
 };
 
@@ -32,7 +43,10 @@ struct directory_state {
 //   (empty_atom, room, ops)                                         [from the room]
 //   (count_atom) -> uint64_t rooms
 //   (kill_atom, room, reason)    fault injection: the room's actor fails
-caf::behavior directory(caf::stateful_actor<directory_state>* self);
+// A room that fails is spawned again with its members. On exit_reason::
+// user_shutdown the shard stops its rooms; on any other failure they stay for
+// the next incarnation, which adopts them.
+caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_ptr<directory_memory> memory);
 
 // Which shard a room lives on.
 size_t shard_of(const std::string& room, size_t shards);

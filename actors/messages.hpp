@@ -50,9 +50,9 @@ using ack_atom = caf::atom_constant<caf::atom("p_ack")>;
 using expect_atom = caf::atom_constant<caf::atom("p_expect")>;
 using timeout_atom = caf::atom_constant<caf::atom("p_timeout")>;
 using rejoin_atom = caf::atom_constant<caf::atom("p_rejoin")>;
-using resync_atom = caf::atom_constant<caf::atom("p_resync")>;
-using expire_atom = caf::atom_constant<caf::atom("p_expire")>;
 using kill_atom = caf::atom_constant<caf::atom("p_kill")>;
+using adopt_atom = caf::atom_constant<caf::atom("p_adopt")>;
+using room_moved_atom = caf::atom_constant<caf::atom("p_moved")>;
 // RTM upstream
 using rtm_open_atom = caf::atom_constant<caf::atom("r_open")>;
 using rtm_frame_atom = caf::atom_constant<caf::atom("r_frame")>;

@@ -22,29 +22,29 @@ void announce(const runtime& rt, const char* event, const std::string& user,
 
 } // namespace
 
-caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt) {
+caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt,
+                       std::shared_ptr<presence_memory> memory) {
+  self->state.memory = std::move(memory);
   return {
-    [self, rt](online_atom, const std::string& user, const std::string& sid, bool announce_it) {
-      // announce_it is false when a socket is counted again after presence
-      // was restarted: the user was online all along.
-      if (++self->state.live[user] == 1 && announce_it)
+    [self, rt](online_atom, const std::string& user, const std::string& sid) {
+      if (++self->state.memory->live[user] == 1)
         announce(*rt, "user:online", user, sid);
     },
     [self, rt](offline_atom, const std::string& user, const std::string& sid) {
-      auto it = self->state.live.find(user);
-      if (it == self->state.live.end())
+      auto it = self->state.memory->live.find(user);
+      if (it == self->state.memory->live.end())
         return;
       if (--it->second == 0) {
-        self->state.live.erase(it);
+        self->state.memory->live.erase(it);
         announce(*rt, "user:offline", user, sid);
       }
     },
     [self](presence_atom, const std::string& user) {
-      auto it = self->state.live.find(user);
-      uint64_t n = it == self->state.live.end() ? 0 : it->second;
+      auto it = self->state.memory->live.find(user);
+      uint64_t n = it == self->state.memory->live.end() ? 0 : it->second;
       return caf::make_message(n > 0, n);
     },
-    [self](count_atom) { return static_cast<uint64_t>(self->state.live.size()); },
+    [self](count_atom) { return static_cast<uint64_t>(self->state.memory->live.size()); },
   };
 }
 

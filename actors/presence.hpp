@@ -4,6 +4,7 @@
 // silent, and so is closing one of two.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -15,16 +16,24 @@
 
 namespace parley {
 
-struct presence_state {
+// The counts outlive one incarnation of the actor (the supervisor's spec
+// holds them): a restarted presence goes on counting where it stopped, and
+// nobody is announced twice.
+struct presence_memory {
   std::unordered_map<std::string, uint64_t> live; // user id → sockets
+};
+
+struct presence_state {
+  std::shared_ptr<presence_memory> memory;
   static inline const char* name = "presence";
 };
 
 // Messages:
-//   (online_atom, user, socket_id, announce)  announce=false: counted again after a restart
+//   (online_atom, user, socket_id)
 //   (offline_atom, user, socket_id)
 //   (presence_atom, user) -> (bool online, uint64_t sockets)
 //   (count_atom) -> uint64_t users online
-caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt);
+caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt,
+                       std::shared_ptr<presence_memory> memory);
 
 } // namespace parley

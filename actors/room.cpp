@@ -11,7 +11,7 @@ namespace parley {
 
 namespace {
 
-void remove_member(room_state& st, caf::actor_id conn) {
+void remove_member(room_members& st, caf::actor_id conn) {
   auto it = st.sid_of.find(conn);
   if (it == st.sid_of.end())
     return;
@@ -20,7 +20,7 @@ void remove_member(room_state& st, caf::actor_id conn) {
   st.dirty = true;
 }
 
-void rebuild(room_state& st) {
+void rebuild(room_members& st) {
   std::map<std::string, std::shared_ptr<sio::socket_list>, std::less<>> groups;
   for (auto& kvp : st.by_sid) {
     auto& g = groups[kvp.second.sock->nsp()];
@@ -39,7 +39,7 @@ void rebuild(room_state& st) {
 void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
              const std::string& data, const std::string& except_sid, const buffers& attachments,
              const sio::delivered_ptr& once = nullptr) {
-  auto& st = self->state;
+  auto& st = *self->state.members;
   if (st.by_sid.empty())
     return;
   if (st.dirty)
@@ -72,7 +72,7 @@ void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
 void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& event,
                       const std::string& data, const std::string& except_sid,
                       const caf::actor& collector) {
-  auto& st = self->state;
+  auto& st = *self->state.members;
   if (st.by_sid.empty()) {
     self->send(collector, expect_atom::value, uint64_t{0});
     return;
@@ -114,26 +114,33 @@ void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& 
 
 } // namespace
 
-caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory) {
-  self->state.room_name = std::move(name);
+caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_members> members,
+                   caf::actor directory) {
+  self->state.members = std::move(members);
   self->state.directory = std::move(directory);
   counters().rooms.fetch_add(1, std::memory_order_relaxed);
   self->attach_functor([] { counters().rooms.fetch_sub(1, std::memory_order_relaxed); });
   auto report_if_empty = [self] {
-    auto& st = self->state;
+    auto& st = *self->state.members;
     if (st.by_sid.empty())
-      self->send(st.directory, empty_atom::value, st.room_name, st.ops);
+      self->send(self->state.directory, empty_atom::value, st.room_name, st.ops);
   };
   self->set_down_handler([self, report_if_empty](caf::down_msg& dm) {
-    remove_member(self->state, dm.source.id());
+    remove_member(*self->state.members, dm.source.id());
     report_if_empty();
   });
+  // Spawned again after a failure: the members are watched again, and their
+  // connections learn the new actor.
+  for (auto& [sid, m] : self->state.members->by_sid) {
+    self->monitor(m.conn);
+    self->send(m.conn, room_moved_atom::value, self->state.members->room_name, caf::actor{self});
+  }
   return {
     [self](join_atom, const std::string&, const caf::actor& conn, const socket_ptr& sock) {
-      auto& st = self->state;
+      auto& st = *self->state.members;
       ++st.ops;
       if (!st.sid_of.count(conn.id())) {
-        st.by_sid[sock->sid()] = room_state::member{sock, conn.id()};
+        st.by_sid[sock->sid()] = room_members::member{sock, conn};
         st.sid_of[conn.id()] = sock->sid();
         st.dirty = true;
         self->monitor(conn);
@@ -141,10 +148,11 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
       return caf::make_message(joined_atom::value, caf::actor{self});
     },
     [self, report_if_empty](leave_atom, const std::string&, const caf::actor& conn) {
-      ++self->state.ops;
-      if (self->state.sid_of.count(conn.id())) {
+      auto& st = *self->state.members;
+      ++st.ops;
+      if (st.sid_of.count(conn.id())) {
         self->demonitor(conn);
-        remove_member(self->state, conn.id());
+        remove_member(st, conn.id());
       }
       report_if_empty();
     },
@@ -158,8 +166,12 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf:
     [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },
-    [self](count_atom) { return static_cast<uint64_t>(self->state.by_sid.size()); },
+    [self](count_atom) { return static_cast<uint64_t>(self->state.members->by_sid.size()); },
     [self](stop_atom) { self->quit(); },
+    [self, report_if_empty](adopt_atom, const caf::actor& directory) {
+      self->state.directory = directory;
+      report_if_empty();
+    },
   };
 }
 

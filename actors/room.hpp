@@ -18,13 +18,15 @@
 
 namespace parley {
 
-struct room_state {
+// A room's members. They outlive one incarnation of the room's actor: the
+// directory shard keeps them, and a room that failed is spawned again with
+// them, so its members stay members (one actor holds them at a time).
+struct room_members {
   struct member {
     socket_ptr sock;
-    caf::actor_id conn = 0;
+    caf::actor conn;
   };
   std::string room_name;
-  caf::actor directory;
   uint64_t ops = 0; // membership changes the directory forwarded
   std::unordered_map<std::string, member> by_sid;       // socket id → member
   std::unordered_map<caf::actor_id, std::string> sid_of; // connection actor → socket id
@@ -32,7 +34,11 @@ struct room_state {
   // fan-outs in flight keep the snapshot they were given).
   std::map<std::string, std::shared_ptr<const sio::socket_list>, std::less<>> by_nsp;
   bool dirty = true;
+};
 
+struct room_state {
+  std::shared_ptr<room_members> members;
+  caf::actor directory;
   static inline const char* name = "room";
 };
 
@@ -48,6 +54,11 @@ struct room_state {
 //       (expect_atom, n receivers) and then (ack_atom, sid, user, args_json|none)
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
-caf::behavior room(caf::stateful_actor<room_state>* self, std::string name, caf::actor directory);
+//   (adopt_atom, directory)   a restarted shard took the room over; the room
+//       reports (empty_atom, room, ops) to it if it has no members
+// A room spawned with members (after a failure) watches them again and tells
+// each connection (room_moved_atom, room, new room actor).
+caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_members> members,
+                   caf::actor directory);
 
 } // namespace parley

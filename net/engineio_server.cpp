@@ -744,6 +744,8 @@ void server::on_beats() {
     s->send(ping_frame());
     s->awaiting_pong_ = true;
     add_beat(pong_due_, opts_.ping_timeout, s, b.gen);
+    if (s->handler_)
+      s->handler_->on_ping(*s);
   }
   while (!pong_due_.empty() && pong_due_.front().at <= now) {
     auto b = std::move(pong_due_.front());

@@ -105,6 +105,8 @@ class session_handler {
 public:
   virtual ~session_handler() = default;
   virtual void on_open(session&) {}
+  // A heartbeat: the server has just sent a ping.
+  virtual void on_ping(session&) {}
   virtual void on_message(session&, packet&& p) = 0;
   virtual void on_close(session&, std::string_view reason) = 0;
 };

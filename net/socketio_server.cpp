@@ -41,6 +41,7 @@ bool socket::take_ack(packet& p) {
 
 void socket::mark_closed() {
   open_ = false;
+  expiry_timer_.reset();
   auto pending = std::move(acks_);
   acks_.clear();
   for (auto& a : pending)
@@ -105,6 +106,32 @@ void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio:
   });
 }
 
+void socket::check_expiry(std::chrono::milliseconds horizon) {
+  if (expires_ms_ == 0 || !open_)
+    return;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  auto left = expires_ms_ - now;
+  if (left <= 0) {
+    expires_ms_ = 0; // told once
+    expiry_timer_.reset();
+    if (on_close)
+      on_close(token_expired);
+    return;
+  }
+  if (left > horizon.count() || expiry_timer_)
+    return;
+  expiry_timer_ = std::make_unique<boost::asio::steady_timer>(ctx_);
+  expiry_timer_->expires_after(std::chrono::milliseconds(left));
+  expiry_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) {
+      self->expiry_timer_.reset();
+      self->check_expiry(std::chrono::milliseconds(0));
+    }
+  });
+}
+
 void socket::accept() {
   on_io(session_, [self = shared_from_this()](eio::session& s) {
     auto it = self->client_->sockets_.find(self->nsp_);
@@ -115,6 +142,7 @@ void socket::accept() {
     self->client_->connect_timer_.reset();
     std::string payload = "{\"sid\":\"" + self->sid_ + "\"}";
     s.send(eio::text_frame(encode(packet_type::connect, self->nsp_, std::nullopt, payload)));
+    self->check_expiry(s.owner().opts().ping_interval);
   });
 }
 
@@ -177,6 +205,16 @@ void client::on_open(eio::session& s) {
       s->close("forced close");
     }
   });
+}
+
+void client::on_ping(eio::session& s) {
+  // Expiries within the next ping interval get a timer; passed ones are told.
+  auto horizon = s.owner().opts().ping_interval;
+  std::vector<std::shared_ptr<socket>> all;
+  for (auto& kvp : sockets_)
+    all.push_back(kvp.second);
+  for (auto& sock : all)
+    sock->check_expiry(horizon);
 }
 
 void client::fail(eio::session& s, std::string_view why) {

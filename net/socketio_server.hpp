@@ -12,6 +12,8 @@
 #include <string>
 #include <unordered_set>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "net/engineio_server.hpp"
 #include "net/socketio_packet.hpp"
 
@@ -43,7 +45,11 @@ public:
   const eio::handshake& handshake() const { return handshake_; }
 
   std::function<void(packet&&)> on_packet;
+  // The socket closed. Also called with `token_expired` while it is still
+  // open, when the expiry set by set_expiry() passes: the app then says why
+  // and disconnects it.
   std::function<void(std::string_view reason)> on_close;
+  static constexpr std::string_view token_expired = "token expired";
 
   void accept();
   void refuse(std::string message);
@@ -76,6 +82,14 @@ public:
     }
   }
 
+  // When the socket's credentials expire (unix ms; set before accept(), then
+  // fixed). Checked on the I/O thread at every heartbeat; within a ping
+  // interval of it a timer fires on time.
+  void set_expiry(int64_t unix_ms) { expires_ms_ = unix_ms; }
+  // I/O thread only: arms the timer when the expiry is within `horizon`,
+  // tells the app (on_close(token_expired)) when it has passed.
+  void check_expiry(std::chrono::milliseconds horizon);
+
   // The user the application authenticated (set before accept(), then fixed).
   void set_user(std::string user) { user_ = std::move(user); }
   const std::string& user() const { return user_; }
@@ -102,6 +116,8 @@ private:
   const eio::handshake& handshake_;
   bool accepted_ = false;
   std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
+  int64_t expires_ms_ = 0;                 // 0: never
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer_; // only within a ping interval of it
   std::atomic<uint32_t> pending_{0};       // packets handed up, not yet done
   std::shared_ptr<eio::inbound_gauge> inbound_;
 
@@ -118,6 +134,7 @@ public:
   ~client() override;
 
   void on_open(eio::session& s) override;
+  void on_ping(eio::session& s) override;
   void on_message(eio::session& s, eio::packet&& p) override;
   void on_close(eio::session& s, std::string_view reason) override;
 

@@ -61,7 +61,7 @@ struct fixture : test_coordinator_fixture<>, io_fixture {
 CAF_TEST_FIXTURE_SCOPE(actor_tests, fixture)
 
 CAF_TEST(a room fans one frame out to every member but the excluded one) {
-  auto dir = sys.spawn(directory);
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
   auto c1 = conn(), c2 = conn(), c3 = conn();
   auto s1 = make_socket(), s2 = make_socket(), s3 = make_socket("/messages");
   run();
@@ -94,7 +94,7 @@ CAF_TEST(a room fans one frame out to every member but the excluded one) {
 }
 
 CAF_TEST(a room is gone once its last member leaves and comes back on the next join) {
-  auto dir = sys.spawn(directory);
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
   auto c1 = conn();
   auto s1 = make_socket();
   run();
@@ -128,7 +128,7 @@ CAF_TEST(a room is gone once its last member leaves and comes back on the next j
 }
 
 CAF_TEST(a member whose connection actor dies is removed) {
-  auto dir = sys.spawn(directory);
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
   auto c1 = conn();
   auto s1 = make_socket();
   run();
@@ -158,10 +158,10 @@ CAF_TEST(presence announces the first socket and the last one only) {
     }};
   });
   sys.registry().put(directory_key(0), caf::actor_cast<caf::strong_actor_ptr>(probe));
-  auto p = sys.spawn(presence, rt);
+  auto p = sys.spawn(presence, rt, std::make_shared<presence_memory>());
   run();
-  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"}, true);
-  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"}, true);
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"});
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"});
   run();
   CAF_REQUIRE_EQUAL(published.size(), 1u);
   CAF_CHECK_EQUAL(published[0], "nsp:/ user:online {\"userId\":\"carol\"}");
@@ -198,7 +198,7 @@ CAF_TEST(joins and publishes meet in one room actor and rooms spread over every 
     auto rt = std::make_shared<const runtime>(sys, s, std::nullopt);
     std::vector<caf::actor> dirs;
     for (size_t i = 0; i < shards; ++i) {
-      dirs.push_back(sys.spawn(directory));
+      dirs.push_back(sys.spawn(directory, std::make_shared<directory_memory>()));
       sys.registry().put(directory_key(i), caf::actor_cast<caf::strong_actor_ptr>(dirs.back()));
     }
     run();

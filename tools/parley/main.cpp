@@ -100,10 +100,16 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context ioc{1};
 
+    // What a shard and presence hold outlives their restarts (held here).
     std::vector<child_spec> children;
-    for (size_t i = 0; i < s.rooms.directory_shards; ++i)
-      children.push_back({directory_key(i), [](caf::actor_system& sys) { return sys.spawn(directory); }});
-    children.push_back({presence_key(), [rt](caf::actor_system& sys) { return sys.spawn(presence, rt); }});
+    for (size_t i = 0; i < s.rooms.directory_shards; ++i) {
+      auto memory = std::make_shared<directory_memory>();
+      children.push_back({directory_key(i), [memory](caf::actor_system& sys) { return sys.spawn(directory, memory); }});
+    }
+    auto counted = std::make_shared<presence_memory>();
+    children.push_back({presence_key(), [rt, counted](caf::actor_system& sys) {
+                          return sys.spawn(presence, rt, counted);
+                        }});
     if (!s.rtm.url.empty()) {
       // RTM: upstreams ──▶ dedup ──▶ translator ──▶ rooms; each found through the registry.
       net::rtm_endpoints ep;

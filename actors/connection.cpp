@@ -478,8 +478,8 @@ bool within_rate(self_ptr self, ack_id id) {
     return true;
   auto now = steady_ns();
   auto burst = static_cast<double>(lim.events_burst);
-  st.tokens = std::min(burst, st.tokens + static_cast<double>(now - st.refilled_ns) * 1e-9
-                                            * static_cast<double>(lim.events_per_second));
+  st.tokens = static_cast<float>(std::min(burst, st.tokens + static_cast<double>(now - st.refilled_ns) * 1e-9
+                                                               * static_cast<double>(lim.events_per_second)));
   st.refilled_ns = now;
   if (st.tokens >= 1) {
     st.tokens -= 1;
@@ -603,7 +603,7 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   for (auto& p : st.who.profiles)
     initial.push_back("profile:" + p);
   st.refilled_ns = steady_ns();
-  st.tokens = static_cast<double>(st.rt->cfg.limits.events_burst);
+  st.tokens = static_cast<float>(st.rt->cfg.limits.events_burst);
   st.busy = true;
   auto pending = std::make_shared<size_t>(initial.size());
   for (auto& room : initial)

@@ -65,9 +65,9 @@ struct connection_state {
   // reach the room's shard (being restarted) and is tried again.
   std::unordered_map<std::string, caf::actor> rooms;
   // Event rate limit: a token bucket, and refusals since the last accepted event.
-  double tokens = 0;
-  int64_t refilled_ns = 0;
+  float tokens = 0;
   uint32_t refused = 0;
+  int64_t refilled_ns = 0;
   int64_t refusal_noticed_ns = 0; // last `error` event about the limit
   buffers attachments; // of the event being handled (binary events only)
   static inline const char* name = "connection";

@@ -57,7 +57,7 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
 // -- session ------------------------------------------------------------------
 
 session::session(server& srv, std::string sid, handshake hs)
-  : srv_(srv), sid_(std::move(sid)), hs_(std::move(hs)) {
+  : srv_(srv), sid_(std::move(sid)), hs_(std::move(hs)), inbound_(*this, srv.opts().max_inbound_packets) {
 }
 
 session::~session() = default;
@@ -68,14 +68,10 @@ void inbound_gauge::done(uint32_t n) {
   auto before = pending_.fetch_sub(n, std::memory_order_acq_rel);
   auto half = limit_ / 2;
   if (before > half && before - n <= half)
-    if (auto s = session_.lock()) {
-      auto& ctx = s->owner().context();
-      asio::post(ctx, [s = std::move(s)] { s->resume_reading(); });
-    }
+    asio::post(session_.owner().context(), [s = session_.shared_from_this()] { s->resume_reading(); });
 }
 
 void session::start(std::unique_ptr<session_handler> h) {
-  inbound_ = std::make_shared<inbound_gauge>(weak_from_this(), srv_.opts().max_inbound_packets);
   handler_ = std::move(h);
   schedule_ping();
   handler_->on_open(*this);
@@ -274,7 +270,7 @@ void session::continue_post() {
   auto& p = *post_;
   std::string_view body = p.req.body();
   while (p.pos != std::string_view::npos && !closed_) {
-    if (inbound_ && inbound_->over())
+    if (inbound_.over())
       return; // answered once the consumer catches up (resume_reading)
     auto packet = next_in_payload(body, p.pos);
     if (!packet) {
@@ -300,7 +296,7 @@ void session::continue_post() {
 }
 
 void session::resume_reading() {
-  if (closed_ || !inbound_ || !inbound_->caught_up())
+  if (closed_ || !inbound_.caught_up())
     return;
   if (post_) {
     continue_post();
@@ -394,7 +390,7 @@ bool session::ws_frames(const std::shared_ptr<ws_link>& l) {
   bool paused = false;
   for (;;) {
     bool main = l == ws_;
-    if (main && inbound_ && inbound_->over()) {
+    if (main && inbound_.over()) {
       // The consumer is behind: what is buffered stays (at most one read),
       // and the socket is not read until it catches up (resume_reading).
       paused = true;

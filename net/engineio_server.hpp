@@ -56,7 +56,7 @@ class session;
 // again once the consumer is down to half of it.
 class inbound_gauge {
 public:
-  inbound_gauge(std::weak_ptr<session> s, uint32_t limit) : session_(std::move(s)), limit_(limit) {}
+  inbound_gauge(session& s, uint32_t limit) : session_(s), limit_(limit) {}
   void add() { pending_.fetch_add(1, std::memory_order_relaxed); }
   void done(uint32_t n = 1);
   uint32_t pending() const { return pending_.load(std::memory_order_acquire); }
@@ -65,7 +65,7 @@ public:
 
 private:
   std::atomic<uint32_t> pending_{0};
-  std::weak_ptr<session> session_;
+  session& session_; // it holds the gauge; holders of the gauge hold it
   uint32_t limit_;
 };
 
@@ -139,8 +139,9 @@ public:
   const handshake& info() const { return hs_; }
   bool closed() const { return closed_; }
   bool is_websocket() const { return ws_ != nullptr; }
-  // Inbound backpressure (see inbound_gauge); set once the session starts.
-  const std::shared_ptr<inbound_gauge>& inbound() const { return inbound_; }
+  // Inbound backpressure (see inbound_gauge). The pointer keeps the session
+  // (not its connection) alive.
+  std::shared_ptr<inbound_gauge> inbound() { return {shared_from_this(), &inbound_}; }
   server& owner() { return srv_; }
   // What waits to be written (inspection, e.g. by tests).
   const frame_queue& queued() const { return out_; }
@@ -228,7 +229,7 @@ private:
   };
   std::unique_ptr<held_post> post_; // a POST whose packets wait for the consumer
 
-  std::shared_ptr<inbound_gauge> inbound_;
+  inbound_gauge inbound_;
   bool read_paused_ = false;
 
   std::shared_ptr<ws_link> ws_;

@@ -82,33 +82,40 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::optional<http::request_parser<http::string_body>> parser;
   new_parser(parser);
   size_t off = 0, requests = 0;
+  bool need_more = true; // as http::read_some: after need_more, read before parsing again
   beast::error_code ec;
   // Each turn reads, or parses something, or ends: bounded by the input.
   for (size_t turn = 0;; ++turn) {
     FUZZ_CHECK(turn <= 2 * wire.size() + 4 * max_requests + 4);
     FUZZ_CHECK(buffer.size() <= net::read_buffer_limit);
-    if (buffer.size() > 0) {
+    if (!need_more && buffer.size() > 0) {
       size_t used = parser->put(buffer.data(), ec);
       FUZZ_CHECK(used <= buffer.size());
       buffer.consume(used);
-      if (ec == http::error::need_more)
+      if (ec == http::error::need_more) {
         ec = {};
-      if (ec)
+        need_more = true;
+      } else if (ec) {
         break; // the session answers 413 to body_limit, else closes
-      if (parser->is_done()) {
+      } else if (parser->is_done()) {
         auto req = parser->release();
         look_at(req);
         if (!req.keep_alive() || beast::websocket::is_upgrade(req) || ++requests == max_requests)
           break;
         new_parser(parser);
         continue;
-      }
-      if (used > 0)
+      } else {
+        FUZZ_CHECK(used > 0); // else http::read would spin
         continue;
+      }
     }
     if (off == wire.size()) {
-      if (parser->got_some())
+      if (parser->got_some()) {
         parser->put_eof(ec); // the peer's EOF
+        FUZZ_CHECK(ec || parser->is_done());
+        if (!ec)
+          look_at(parser->release());
+      }
       break;
     }
     // One read, as http::read_some does it: never past the buffer's cap.
@@ -120,6 +127,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(mb.data(), wire.data() + off, n);
     buffer.commit(n);
     off += n;
+    need_more = false;
   }
   return 0;
 }

@@ -7,7 +7,7 @@
 //
 // Input: byte 0 chooses the size of each read; the rest is what the client
 // sends, where 0xff HI LO C stands for HI*256+LO copies of byte C (at least
-// one; 256 KiB in all at most), so that a small input can carry a header or
+// one; 80 KiB in all at most), so that a small input can carry a header or
 // trailer of 64 KiB.
 #include <algorithm>
 #include <cstring>
@@ -31,7 +31,7 @@ namespace {
 constexpr uint64_t body_limit = 1000000;
 // Enough for a 64 KiB trailer field and past every buffer limit; bodies are
 // refused on their declared sizes, before their bytes arrive.
-constexpr size_t max_expanded = 256u << 10;
+constexpr size_t max_expanded = 80u << 10;
 constexpr size_t reads[16] = {1, 2, 3, 5, 8, 13, 64, 100, 512, 1000, 1460, 4096, 8192, 16384, 65536, 1u << 20};
 constexpr size_t max_requests = 64;
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "net/engineio_packet.hpp"
+#include "net/json.hpp"
 #include "net/socketio_packet.hpp"
 
 using namespace parley;
@@ -126,4 +127,39 @@ CAF_TEST(socketio encoding) {
   std::string s;
   sio::append_json_string(s, "a\"b\\c\n\x01");
   CAF_CHECK_EQUAL(s, "\"a\\\"b\\\\c\\n\\u0001\"");
+}
+
+// Found by tests/fuzz (json, socketio_packet): RapidJSON 1.1.0's number
+// conversion wrote back a neighbouring double (234e45 became
+// 2.3399999999999998e47), in full precision a wrong one (0e232 became
+// 1.9e-34), and let 1.8e308 become infinity, which its writer stops at: a
+// payload [1.8e308,1] was relayed to other clients as "[".
+CAF_TEST(numbers are written back with the value the client sent) {
+  auto rt = [](std::string_view text) {
+    rapidjson::Document d;
+    std::string why;
+    if (!json::parse(d, text, &why))
+      return "error: " + why;
+    return sio::to_json(d);
+  };
+  CAF_CHECK_EQUAL(rt("234e45"), "2.34e47");
+  CAF_CHECK_EQUAL(rt("123456789012345678901234567890"), "1.2345678901234568e29");
+  CAF_CHECK_EQUAL(rt("[0.1,-0.0,1e-7,5e-324,1e-400,1.7976931348623157e308]"),
+                  "[0.1,-0.0,1e-7,5e-324,0.0,1.7976931348623157e308]");
+  CAF_CHECK_EQUAL(rt("[0e232,0.0e99,-0E-28]"), "[0.0,0.0,-0.0]");
+  CAF_CHECK_EQUAL(rt("[1.8e308,1]"), "error: Number too big to be stored in double. at offset 1");
+  CAF_CHECK_EQUAL(rt("1e309"), "error: Number too big to be stored in double. at offset 0");
+  // Integers keep their types, past 64 bits they are doubles.
+  CAF_CHECK_EQUAL(rt("[18446744073709551615,18446744073709551616,-9223372036854775808,-9223372036854775809,-0]"),
+                  "[18446744073709551615,18446744073709553000.0,-9223372036854775808,-9223372036854776000.0,0]");
+  rapidjson::Document d;
+  CAF_REQUIRE(json::parse(d, "[5,-5,4294967296,-2147483649,1.5]"));
+  CAF_CHECK(d[0].IsInt() && d[0].IsUint() && d[0].IsInt64() && d[0].IsUint64() && !d[0].IsDouble());
+  CAF_CHECK(d[1].IsInt() && !d[1].IsUint() && d[1].IsInt64() && !d[1].IsUint64());
+  CAF_CHECK(!d[2].IsInt() && !d[2].IsUint() && d[2].IsInt64() && d[2].IsUint64());
+  CAF_CHECK(!d[3].IsInt() && d[3].IsInt64() && d[3].GetInt64() == -2147483649LL);
+  CAF_CHECK(d[4].IsDouble() && d[4].GetDouble() == 1.5);
+  auto e = decoded("2[\"n\",234e45,1111111111111111111111111111111111111111111111111111111111111]");
+  CAF_CHECK_EQUAL(sio::to_json(*e.payload), "[\"n\",2.34e47,1.1111111111111112e60]");
+  CAF_CHECK_EQUAL(decode_error("2[\"n\",1.8e308,1]"), "invalid payload");
 }

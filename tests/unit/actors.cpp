@@ -184,6 +184,117 @@ CAF_TEST(presence announces the first socket and the last one only) {
   run();
 }
 
+CAF_TEST(a room that fails runs again with its members and tells their connections) {
+  auto memory = std::make_shared<directory_memory>();
+  auto dir = sys.spawn(directory, memory);
+  std::vector<std::pair<std::string, caf::actor>> moved;
+  auto c = sys.spawn([&moved](caf::event_based_actor*) -> caf::behavior {
+    return {[&moved](room_moved_atom, const std::string& room, const caf::actor& r) { moved.emplace_back(room, r); }};
+  });
+  auto s1 = make_socket();
+  run();
+  self->send(dir, join_atom::value, std::string{"conversation:7"}, c, s1);
+  run();
+  caf::actor first;
+  self->receive([&](joined_atom, const caf::actor& r) { first = r; });
+  self->send(dir, kill_atom::value, std::string{"conversation:7"}, caf::make_error(caf::sec::runtime_error));
+  run();
+  CAF_REQUIRE_EQUAL(moved.size(), 1u);
+  CAF_CHECK_EQUAL(moved[0].first, "conversation:7");
+  CAF_CHECK_NOT_EQUAL(moved[0].second, first);
+  CAF_CHECK_EQUAL(memory->rooms.at("conversation:7").room, moved[0].second);
+  // Still a member: a publish through the shard reaches it.
+  self->send(dir, publish_atom::value, std::string{"conversation:7"}, std::string{"after"}, std::string{"1"},
+             std::string{});
+  run();
+  auto got = delivered(0);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0], "42[\"after\",1]");
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  self->send_exit(c, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a shard restarted with its memory takes over the rooms that kept running) {
+  auto memory = std::make_shared<directory_memory>();
+  auto dir = sys.spawn(directory, memory);
+  auto c1 = conn(), c2 = conn();
+  auto s1 = make_socket(), s2 = make_socket();
+  run();
+  self->send(dir, join_atom::value, std::string{"a"}, c1, s1);
+  self->send(dir, join_atom::value, std::string{"b"}, c2, s2);
+  run();
+  caf::actor room_a;
+  self->receive([&](joined_atom, const caf::actor& r) { room_a = r; });
+  self->receive([](joined_atom, const caf::actor&) {});
+  self->monitor(room_a);
+  // The shard fails; its rooms do not.
+  self->send_exit(dir, caf::make_error(caf::sec::runtime_error));
+  run();
+  self->send(room_a, publish_atom::value, std::string{"still"}, std::string{"1"}, std::string{});
+  run();
+  CAF_CHECK_EQUAL(delivered(0).size(), 1u);
+  // The next incarnation adopts them: publishes and leaves go through it.
+  auto again = sys.spawn(directory, memory);
+  run();
+  self->send(again, publish_atom::value, std::string{"b"}, std::string{"via"}, std::string{"2"}, std::string{});
+  run();
+  auto got = delivered(1);
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0], "42[\"via\",2]");
+  self->send(again, leave_atom::value, std::string{"a"}, c1);
+  run();
+  self->receive([&](caf::down_msg& dm) {
+    CAF_CHECK_EQUAL(dm.source, room_a.address());
+    CAF_CHECK_EQUAL(dm.reason, caf::error{}); // emptied and stopped by the new shard
+  });
+  self->send(again, count_atom::value);
+  run();
+  expect((uint64_t), from(again).to(self).with(1u));
+  // A shutdown stops the rooms too.
+  self->send_exit(again, caf::exit_reason::user_shutdown);
+  run();
+  CAF_CHECK(memory->rooms.empty());
+  for (auto& c : {c1, c2})
+    self->send_exit(c, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a restarted presence counts on from where its predecessor stopped) {
+  settings s;
+  s.rooms.directory_shards = 1;
+  s.socketio.namespaces = {"/"};
+  auto rt = std::make_shared<const runtime>(sys, s, std::nullopt);
+  std::vector<std::string> published;
+  auto probe = sys.spawn([&published](caf::event_based_actor*) -> caf::behavior {
+    return {[&published](publish_atom, const std::string& room, const std::string& event, const std::string& data,
+                         const std::string&) { published.push_back(event + " " + data); }};
+  });
+  sys.registry().put(directory_key(0), caf::actor_cast<caf::strong_actor_ptr>(probe));
+  auto memory = std::make_shared<presence_memory>();
+  auto p = sys.spawn(presence, rt, memory);
+  run();
+  self->send(p, online_atom::value, std::string{"dora"}, std::string{"t1"});
+  run();
+  self->send_exit(p, caf::make_error(caf::sec::runtime_error));
+  run();
+  auto next = sys.spawn(presence, rt, memory);
+  run();
+  // A second tab of a user counted before the restart: not announced again.
+  self->send(next, online_atom::value, std::string{"dora"}, std::string{"t2"});
+  self->send(next, offline_atom::value, std::string{"dora"}, std::string{"t1"});
+  run();
+  CAF_CHECK_EQUAL(published, std::vector<std::string>{"user:online {\"userId\":\"dora\"}"});
+  self->send(next, offline_atom::value, std::string{"dora"}, std::string{"t2"});
+  run();
+  CAF_REQUIRE_EQUAL(published.size(), 2u);
+  CAF_CHECK_EQUAL(published[1], "user:offline {\"userId\":\"dora\"}");
+  sys.registry().erase(directory_key(0));
+  self->send_exit(probe, caf::exit_reason::user_shutdown);
+  self->send_exit(next, caf::exit_reason::user_shutdown);
+  run();
+}
+
 CAF_TEST(joins and publishes meet in one room actor and rooms spread over every shard) {
   // Room names as the handlers make them.
   std::vector<std::string> names;

@@ -99,6 +99,19 @@ for (const kind of ["parley", "peer"]) {
       assert.equal(json.lost, 0);
     });
 
+    it("fanout with a flooding connection: the others get everything", async () => {
+      const { json } = await loadgen(s().url, s().pid, [
+        "--scenario=fanout", "--members=5", "--flood=3000", "--rate=100", "--warmup=0.1", "--duration=0.4",
+      ]);
+      assert.equal(json.flood, 3000);
+      assert.equal(json.connections, 7);
+      assert.equal(json.receivers_per_message, 5);
+      assert.equal(json.receipts, 5 * json.messages_sent);
+      assert.equal(json.lost, 0);
+      assert.equal(json.duplicates, 0);
+      assert.ok(json.server_rss_peak_bytes >= json.server_rss_start_bytes);
+    });
+
     it("chat with typing: the sender is excluded, typing reaches the other members", async () => {
       const { json } = await loadgen(s().url, s().pid, [
         "--scenario=chat", "--rooms=5", "--members=4", "--rate=100", "--typing", "--warmup=0.1", "--duration=0.5",

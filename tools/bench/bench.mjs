@@ -40,6 +40,8 @@ const scenarios = [
   { name: "reconnect-storm", args: ["--scenario=reconnect", `--count=${q(5000, 2000)}`, "--concurrency=256", "--settle=1"] },
   { name: "stuck-baseline", args: ["--scenario=fanout", "--members=100", "--rate=100", "--size=20000", `--duration=${q(8, 3)}`] },
   { name: "stuck-reader", args: ["--scenario=fanout", "--members=100", "--rate=100", "--size=20000", "--stuck=5", `--duration=${q(8, 3)}`] },
+  { name: "flood-baseline", args: ["--scenario=fanout", "--members=100", "--rate=200", `--duration=${q(6, 3)}`] },
+  { name: "flood-burst", args: ["--scenario=fanout", "--members=100", "--rate=200", `--flood=${q(200000, 100000)}`, `--duration=${q(6, 3)}`] },
 ].filter((s) => only.length === 0 || only.includes(s.name));
 
 // The rows of the table: [label, scenario, field(s) → value, unit, better, target].
@@ -58,6 +60,8 @@ const rows = [
   { label: "reconnect storm, all back after", s: "reconnect-storm", v: (r) => r.reconnect_s, unit: "s", better: "lower" },
   { label: "stuck readers: server RSS growth", s: "stuck-reader", v: (r) => (r.server_rss_end_bytes - r.server_rss_start_bytes) / 1048576, unit: "MiB", better: "lower", target: { text: "bounded" } },
   { label: "stuck readers: others' delivery p99 (without → with)", s: "stuck-reader", v: (r, all) => r.delivery_p99_us / 1000, base: (all) => all["stuck-baseline"]?.delivery_p99_us / 1000, unit: "ms", better: "lower", target: { text: "unchanged" } },
+  { label: `one socket's burst of ${quick ? "100k" : "200k"} events: server RSS growth`, s: "flood-burst", v: (r) => (r.server_rss_peak_bytes - r.server_rss_start_bytes) / 1048576, unit: "MiB", better: "lower", target: { max: 50, text: "< 50 MiB" } },
+  { label: "one socket's burst: others' delivery p99 (without → with)", s: "flood-burst", v: (r, all) => r.delivery_p99_us / 1000, base: (all) => all["flood-baseline"]?.delivery_p99_us / 1000, unit: "ms", better: "lower", target: { text: "unchanged" } },
 ];
 
 function log(...a) {

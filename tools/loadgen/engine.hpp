@@ -33,6 +33,7 @@ struct options {
   size_t size = 0;         // pad the message text to this many characters
   bool typing = false;     // chat: typing:start before every message
   size_t stuck = 0;        // fanout: members that stop reading after joining
+  size_t flood = 0;        // fanout: one more connection writes this many events at once when the window opens
   double warmup = 1;
   double duration = 5;
   // connect / idle / reconnect / presence

@@ -15,7 +15,7 @@ namespace {
 const char* usage =
   "usage: loadgen --scenario=fanout|chat|connect|idle|reconnect|presence --url=http://127.0.0.1:PORT\n"
   "               [--server-pid=PID] [--secret=S] [--path=/socket.io/]\n"
-  "  fanout:    --members=1000 [--rate=MSG/S | --inflight=16] [--size=0] [--stuck=0]\n"
+  "  fanout:    --members=1000 [--rate=MSG/S | --inflight=16] [--size=0] [--stuck=0] [--flood=0]\n"
   "  chat:      --rooms=100 --members=10 [--rate=MSG/S | --inflight=16] [--typing]\n"
   "             both: [--warmup=1] [--duration=5] [--concurrency=256]\n"
   "  connect, idle, reconnect: --count=N [--concurrency=256] [--procs=0] [--settle=3]\n"
@@ -48,7 +48,7 @@ options parse(int argc, char** argv) {
     if (take(a, "scenario", o.scenario) || take(a, "url", url) || take(a, "secret", o.secret)
         || take(a, "path", o.path) || num("server-pid", o.server_pid) || num("rooms", o.rooms)
         || num("members", o.members) || num("rate", o.rate) || num("inflight", o.inflight)
-        || num("size", o.size) || num("stuck", o.stuck) || num("warmup", o.warmup)
+        || num("size", o.size) || num("stuck", o.stuck) || num("flood", o.flood) || num("warmup", o.warmup)
         || num("duration", o.duration) || num("count", o.count) || num("concurrency", o.concurrency)
         || num("procs", o.procs) || num("settle", o.settle) || num("observers", o.observers)
         || num("churners", o.churners) || num("timeout", o.timeout) || num("sources", o.sources))

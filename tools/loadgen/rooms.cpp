@@ -24,6 +24,8 @@ public:
       per_room_ = o.members + 1;  // connection 0 sends, 1..members receive
       if (o.stuck >= o.members)
         throw std::invalid_argument("--stuck must be below --members");
+      if (o.flood > 1000000)
+        throw std::invalid_argument("--flood is at most 1000000");
     } else {
       rooms_ = o.rooms;
       per_room_ = o.members;
@@ -35,7 +37,8 @@ public:
     exp_ = std::to_string(std::time(nullptr) + 3600);
   }
 
-  size_t connections() const { return rooms_ * per_room_; }
+  // With --flood, one more connection (the last) floods; it joins a room of its own.
+  size_t connections() const { return rooms_ * per_room_ + (o_.flood > 0 ? 1 : 0); }
 
   std::string token(size_t i) override {
     return hs256_token("{\"sub\":\"u" + std::to_string(i)
@@ -130,7 +133,7 @@ public:
       return failure("only " + std::to_string(joined_) + " of " + std::to_string(n) + " connections joined");
     std::fprintf(stderr, "loadgen: %zu connections joined in %.2f s\n", n, ramp_s);
     for (size_t k = 0; k < o_.stuck; ++k)
-      e.stop_reading(n - 1 - k);
+      e.stop_reading(rooms_ * per_room_ - 1 - k);
     // Let presence and join traffic settle before the clock starts: 300 ms at
     // least, then until nothing has arrived for 200 ms.
     auto settle_from = now_ns();
@@ -150,12 +153,21 @@ public:
       for (size_t k = 0; k < o_.inflight; ++k)
         send_one(now_ns());
     rss0 = process_rss_bytes(o_.server_pid);
+    uint64_t rss_peak = rss0, rss_sampled = 0;
     while (true) {
       auto now = now_ns();
       if (!in_window && now >= w0_) {
         in_window = true;
         cpu0 = process_cpu_us(o_.server_pid);
         own0 = own_cpu_us();
+        // The flood: every event written at once (what the socket does not take
+        // waits in this connection's output), typing:stop to a room nobody is in.
+        for (size_t k = 0; k < o_.flood; ++k)
+          e.send(n - 1, "2[\"typing:stop\",{\"conversationId\":\"flood\"}]");
+      }
+      if (in_window && !window_done && now >= rss_sampled + 100'000'000ull) {
+        rss_sampled = now;
+        rss_peak = std::max(rss_peak, process_rss_bytes(o_.server_pid));
       }
       if (in_window && !window_done && now >= w1_) {
         window_done = true;
@@ -207,6 +219,7 @@ public:
         .num("rate", o_.rate)
         .num("inflight", static_cast<uint64_t>(o_.rate > 0 ? 0 : o_.inflight))
         .num("stuck", static_cast<uint64_t>(o_.stuck))
+        .num("flood", static_cast<uint64_t>(o_.flood))
         .num("ramp_s", ramp_s)
         .num("window_s", window_s)
         .num("messages_sent", static_cast<uint64_t>(msgs_.size()))
@@ -228,6 +241,7 @@ public:
              deliveries ? static_cast<double>(cpu1 - cpu0) / static_cast<double>(deliveries) : 0.0)
         .num("server_rss_start_bytes", rss0)
         .num("server_rss_end_bytes", rss1)
+        .num("server_rss_peak_bytes", std::max(rss_peak, rss1))
         .num("generator_cpu_us", own1 - own0)
         .num("connect_failures", e.connect_failures)
         .num("protocol_errors", e.protocol_errors);

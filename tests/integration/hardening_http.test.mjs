@@ -4,7 +4,7 @@
 // ({"error":{"code","message"}}), and the server goes on serving.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { api, startParley } from "./harness.mjs";
+import { api, startParley, withParley } from "./harness.mjs";
 import { rawHttp } from "./hardening_wire.mjs";
 
 let parley;
@@ -26,20 +26,6 @@ async function stillServing(p = parley) {
   assert.equal(p.child.exitCode, null);
 }
 
-// Runs fn against a Parley of its own (for what could take a server down, so
-// that the other tests do not depend on it); it must stop cleanly.
-async function ownParley(fn) {
-  const p = await startParley();
-  let failure;
-  try {
-    await fn(p);
-  } catch (e) {
-    failure = e;
-  }
-  const code = await p.stop();
-  if (failure) throw failure;
-  assert.equal(code, 0, "exit code");
-}
 
 // Asserts a refusal that ends the connection: status, JSON body, Connection:
 // close, and the server closing the connection after it.
@@ -56,7 +42,7 @@ describe("oversized fields", () => {
   it("a chunked body's trailer field of 65,534 bytes → 431 header_too_large, Connection: close; the server lives on", async () => {
     const trailer = `X-Trailer: ${"t".repeat(65534)}`;
     const req = `GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${trailer}\r\n\r\n`;
-    await ownParley(async (p) => {
+    await withParley([], async (p) => {
       await assertClosingRefusal(await rawHttp(p.url, req), 431, HEADER_TOO_LARGE);
       await stillServing(p);
     });
@@ -124,7 +110,7 @@ describe("JSON nested too deep in an API body", () => {
   const TOO_DEEP = { error: { code: "invalid_json", message: "Malformed JSON: nesting deeper than 64 levels" } };
 
   it("data nested 150,000 levels → 400 invalid_json; the server lives on", async () => {
-    await ownParley(async (p) => {
+    await withParley([], async (p) => {
       const res = await publish(150000, p);
       assert.equal(res.status, 400);
       assert.deepEqual(res.json, TOO_DEEP);

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { connect, startParley, token, withTimeout } from "./harness.mjs";
+import { connect, startParley, token, withParley, withTimeout } from "./harness.mjs";
 import { rawHttp, rawSocket } from "./hardening_wire.mjs";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -16,19 +16,8 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const QUIET = join(mkdtempSync(join(tmpdir(), "parley-hardening-")), "quiet.conf");
 writeFileSync(QUIET, "[parley.presence]\nbroadcast=false\n");
 
-// Runs fn against a Parley started with `options`; it must stop cleanly.
-async function withParley(options, fn) {
-  const p = await startParley([`--config-file=${QUIET}`, ...options]);
-  let failure;
-  try {
-    await fn(p);
-  } catch (e) {
-    failure = e;
-  }
-  const code = await p.stop();
-  if (failure) throw failure;
-  assert.equal(code, 0, "exit code");
-}
+// Every Parley here reads QUIET first.
+const withQuiet = (options, fn) => withParley([`--config-file=${QUIET}`, ...options], fn);
 
 describe("rooms per socket under a burst of joins", () => {
   // n joins with ack ids 1..n, all in one write; the acks must be the first
@@ -51,7 +40,7 @@ describe("rooms per socket under a burst of joins", () => {
   }
 
   it("5,000 joins in one write with max-rooms-per-socket=1000 → the first 1,000 joined, 4,000 'Too many rooms', in order", async () => {
-    await withParley(
+    await withQuiet(
       ["--parley.limits.max-rooms-per-socket=1000", "--parley.limits.events-per-second=0"],
       (p) => burst(p.url, 5000, 1000),
     );
@@ -59,7 +48,7 @@ describe("rooms per socket under a burst of joins", () => {
 
   it("200 joins in one write with max-rooms-per-socket=150 (default rate limit) → the first 150 joined, 50 refused, in order", async () => {
     // 200 events are within the default burst (events-burst=200).
-    await withParley(["--parley.limits.max-rooms-per-socket=150"], (p) => burst(p.url, 200, 150));
+    await withQuiet(["--parley.limits.max-rooms-per-socket=150"], (p) => burst(p.url, 200, 150));
   });
 });
 
@@ -92,7 +81,7 @@ describe("sessions per address and per node", () => {
   }
 
   it("max-connections-per-ip=3: the 4th handshake from an address → 429; another address is counted apart; a closed session frees its place", async () => {
-    await withParley(["--parley.limits.max-connections-per-ip=3"], async (p) => {
+    await withQuiet(["--parley.limits.max-connections-per-ip=3"], async (p) => {
       const TOO_MANY = '{"code":3,"message":"Too many connections from this address"}';
       const sids = [];
       for (let i = 0; i < 3; i++) sids.push(opened(await handshake(p.url)));
@@ -113,7 +102,7 @@ describe("sessions per address and per node", () => {
   });
 
   it("max-connections=2: the 3rd handshake → 503; a refused upgrade is answered with Connection: close and closed", async () => {
-    await withParley(["--parley.limits.max-connections=2"], async (p) => {
+    await withQuiet(["--parley.limits.max-connections=2"], async (p) => {
       const TOO_MANY = '{"code":3,"message":"Too many connections"}';
       opened(await handshake(p.url));
       opened(await handshake(p.url, "127.0.0.2"));
@@ -131,7 +120,7 @@ describe("event rate limit", () => {
   const LIMIT = "Rate limit exceeded: at most 1 events per second";
 
   it("socket.io-client, 20 events at once (1/s, burst 5): 5 acked, 5 refused, then error and 'io server disconnect'", async () => {
-    await withParley(options, async (p) => {
+    await withQuiet(options, async (p) => {
       // Over long-polling: the client sends the first event alone and the 19
       // others in one POST, all handed to the socket before it is disconnected.
       // (Over WebSocket the later events may arrive after the disconnect: the
@@ -163,7 +152,7 @@ describe("event rate limit", () => {
   });
 
   it("raw frames, 20 events in one write: exactly 5 acks, 5 refusals, the error event, DISCONNECT, nothing after", async () => {
-    await withParley(options, async (p) => {
+    await withQuiet(options, async (p) => {
       const auth = { token: token({ sub: "raw", rooms: ["chat:*"] }) };
       const c = await rawSocket(p.url, auth);
       const from = c.texts.length;

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { api, connect, emitWithAck, recorder, startParley, token, withTimeout } from "./harness.mjs";
+import { api, connect, emitWithAck, recorder, startParley, token, withParley, withTimeout } from "./harness.mjs";
 import { clientFrame, closePayload, rawSocket, rawWs } from "./hardening_wire.mjs";
 
 // No presence broadcasts: the raw clients' frames are exactly what is asserted.
@@ -29,20 +29,6 @@ const nest = (n) => "[".repeat(n) + "]".repeat(n);
 // A JS value n arrays deep.
 const nested = (n) => JSON.parse(nest(n));
 
-// Runs fn against a Parley of its own (for what could take a server down, so
-// that the other tests do not depend on it); it must stop cleanly.
-async function ownParley(fn) {
-  const p = await startParley(options);
-  let failure;
-  try {
-    await fn(p);
-  } catch (e) {
-    failure = e;
-  }
-  const code = await p.stop();
-  if (failure) throw failure;
-  assert.equal(code, 0, "exit code");
-}
 
 // A socket.io-client socket that works: a join is acked.
 async function assertServes(url, nsp = "/") {
@@ -59,7 +45,7 @@ describe("JSON nested too deep in a packet", () => {
   const levels = 150000;
 
   it("over long-polling: a CONNECT nested 150,000 levels closes the session; others are served", async () => {
-    await ownParley(async (p) => {
+    await withParley(options, async (p) => {
       const base = p.url + "/socket.io/?EIO=4&transport=polling";
       const open = await (await fetch(base)).text();
       assert.match(open, /^0\{"sid":"/);
@@ -80,7 +66,7 @@ describe("JSON nested too deep in a packet", () => {
   });
 
   it("over WebSocket: an EVENT nested 150,000 levels closes the session (close 1000); others are served", async () => {
-    await ownParley(async (p) => {
+    await withParley(options, async (p) => {
       const c = await rawSocket(p.url, { token: token({ sub: "deep", rooms: ["r:*"] }) });
       const start = c.texts.length;
       c.send(`42["join",${nest(levels)}]`);

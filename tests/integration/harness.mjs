@@ -66,6 +66,22 @@ export async function startParley(extra = [], { expectExit = false, wrap = [] } 
   };
 }
 
+// Runs fn against a Parley of its own started with `extra` (for what could
+// take a server down, so that other tests do not depend on it); it must stop
+// cleanly, exit code 0, whatever fn did.
+export async function withParley(extra, fn) {
+  const p = await startParley(extra);
+  let failure;
+  try {
+    await fn(p);
+  } catch (e) {
+    failure = e;
+  }
+  const code = await p.stop();
+  if (failure) throw failure;
+  if (code !== 0) throw new Error(`parley exited with ${code}`);
+}
+
 function b64url(data) {
   return Buffer.from(data).toString("base64url");
 }

@@ -215,8 +215,9 @@ void leave_room(self_ptr self, const std::string& room) {
   st.rooms.erase(it);
   if (!actor)
     return; // was waiting to be joined again: nothing holds it
-  if (auto dir = st.rt->directory_for(room))
-    self->send(dir, leave_atom::value, room, caf::actor{self});
+  // Straight to the room (also while its shard restarts); a later join,
+  // through the shard, reaches the room after it.
+  self->send(actor, leave_atom::value, room, caf::actor{self});
 }
 
 void rejoin(self_ptr self, const std::string& room, uint8_t attempt) {
@@ -556,12 +557,9 @@ void close_connection(self_ptr self, const std::string& reason) {
   if (st.closing)
     return;
   st.closing = true;
-  for (auto& [name, actor] : st.rooms) {
-    if (!actor)
-      continue;
-    if (auto dir = st.rt->directory_for(name))
-      self->send(dir, leave_atom::value, name, caf::actor{self});
-  }
+  for (auto& [name, actor] : st.rooms)
+    if (actor)
+      self->send(actor, leave_atom::value, name, caf::actor{self});
   st.rooms.clear();
   if (st.connected) {
     counters().sockets.fetch_sub(1, std::memory_order_relaxed);

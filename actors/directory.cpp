@@ -71,7 +71,6 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       auto it = self->state.memory->rooms.find(name);
       if (it == self->state.memory->rooms.end())
         return;
-      ++it->second.ops;
       self->send(it->second.room, leave_atom::value, name, conn);
     },
     [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,

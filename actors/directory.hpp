@@ -23,7 +23,9 @@ struct room_members;
 struct directory_memory {
   struct entry {
     caf::actor room;
-    uint64_t ops = 0; // membership changes forwarded to the room
+    // Joins forwarded to the room: it is stopped as empty only when it has
+    // seen them all (no join on its way to it).
+    uint64_t ops = 0;
     std::shared_ptr<room_members> members; // to spawn the room again if it fails
   };
   std::unordered_map<std::string, entry> rooms;

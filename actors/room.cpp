@@ -149,7 +149,6 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
     },
     [self, report_if_empty](leave_atom, const std::string&, const caf::actor& conn) {
       auto& st = *self->state.members;
-      ++st.ops;
       if (st.sid_of.count(conn.id())) {
         self->demonitor(conn);
         remove_member(st, conn.id());

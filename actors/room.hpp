@@ -27,7 +27,7 @@ struct room_members {
     caf::actor conn;
   };
   std::string room_name;
-  uint64_t ops = 0; // membership changes the directory forwarded
+  uint64_t ops = 0; // joins the directory forwarded (leaves come straight from members)
   std::unordered_map<std::string, member> by_sid;       // socket id → member
   std::unordered_map<caf::actor_id, std::string> sid_of; // connection actor → socket id
   // Receivers per namespace, rebuilt after membership changes (copy on write:
@@ -44,7 +44,7 @@ struct room_state {
 
 // Messages:
 //   (join_atom, room, conn, socket) -> (joined_atom, room actor)   [from the directory]
-//   (leave_atom, room, conn)                                        [from the directory]
+//   (leave_atom, room, conn)                     [from the member itself, or the directory]
 //   (publish_atom, event, data_json, except_sid)
 //   (publish_atom, event, data_json, except_sid, buffers)   a BINARY_EVENT
 //   (publish_atom, event, data_json, except_sid, once)      one of a publish to several

@@ -21,7 +21,7 @@ uint64_t next_ack_id() {
 // -- socket -------------------------------------------------------------------
 
 bool socket::expect_ack(uint64_t id, ack_callback cb) {
-  if (!open_)
+  if (!open_ || !accepted_)
     return false;
   acks_.emplace_back(id, std::move(cb));
   return true;

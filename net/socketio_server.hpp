@@ -60,9 +60,12 @@ public:
   // Closes the whole Engine.IO session (e.g. a fatal protocol error).
   void close_session(std::string reason);
 
-  // I/O thread only: queues a frame if the socket is still connected.
+  // I/O thread only: queues a frame if the socket is connected.
+  // Nothing before the CONNECT answer: a socket joins rooms (its namespace's,
+  // its profiles') before it is accepted, and as with Node's socket.io it
+  // hears of them only once it is connected.
   void deliver(const eio::frame& f) {
-    if (open_)
+    if (open_ && accepted_)
       raw_->send(f);
   }
   // Inbound backpressure (eio::inbound_gauge): whoever hands a packet from

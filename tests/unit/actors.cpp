@@ -17,34 +17,47 @@ using namespace parley;
 
 namespace {
 
-// Stands in for the app above Socket.IO; never asked anything here.
-struct null_app : sio::app {
+// Stands in for the app above Socket.IO: accepts every CONNECT at once.
+struct accepting_app : sio::app {
+  std::shared_ptr<sio::socket> last;
+  bool accept_now = true; // false: the test accepts later
   bool has_namespace(std::string_view) const override { return true; }
-  void on_connect(const std::shared_ptr<sio::socket>&, sio::packet&&) override {}
+  void on_connect(const std::shared_ptr<sio::socket>& s, sio::packet&&) override {
+    last = s;
+    if (accept_now)
+      s->accept();
+  }
 };
 
-// Sockets backed by real Engine.IO sessions without a transport, so what a
+// Sockets backed by real Engine.IO sessions without a transport, connected
+// the way a client connects them (a CONNECT packet, the answer), so what a
 // fan-out delivers can be read from each session's queue.
 struct io_fixture {
   boost::asio::io_context ioc;
   eio::server srv{ioc, eio::options{}, [](eio::session&) { return nullptr; }};
-  null_app app;
+  accepting_app app;
   std::vector<std::shared_ptr<eio::session>> sessions;
   std::vector<std::unique_ptr<sio::client>> clients;
+  std::vector<size_t> answered; // frames queued per session once connected (the CONNECT answer)
 
   socket_ptr make_socket(const std::string& nsp = "/") {
     auto s = std::make_shared<eio::session>(srv, "s" + std::to_string(sessions.size()), eio::handshake{});
     sessions.push_back(s);
     clients.push_back(std::make_unique<sio::client>(app, std::chrono::seconds(45)));
-    return std::make_shared<sio::socket>(s, *clients.back(), nsp, "sock" + std::to_string(sessions.size()));
+    clients.back()->on_message(*s, eio::packet{eio::packet_type::message, false, nsp == "/" ? "0" : "0" + nsp + ","});
+    ioc.poll();
+    ioc.restart();
+    answered.push_back(s->queued().size());
+    return std::move(app.last);
   }
 
   std::vector<std::string> delivered(size_t i) {
     ioc.poll();
     ioc.restart();
     std::vector<std::string> out;
-    for (auto& f : sessions[i]->queued())
-      out.push_back(*f.bytes);
+    auto& q = sessions[i]->queued();
+    for (size_t k = answered[i]; k < q.size(); ++k)
+      out.push_back(*q[k].bytes);
     return out;
   }
 };
@@ -181,6 +194,35 @@ CAF_TEST(presence announces the first socket and the last one only) {
   sys.registry().erase(directory_key(0));
   self->send_exit(probe, caf::exit_reason::user_shutdown);
   self->send_exit(p, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a socket hears nothing of its rooms before its CONNECT answer) {
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
+  auto c = conn();
+  app.accept_now = false;
+  auto s = make_socket();
+  app.accept_now = true;
+  CAF_CHECK_EQUAL(answered[0], 0u);
+  run();
+  // Joined before it is accepted, as a connection joins its namespace's room.
+  self->send(dir, join_atom::value, std::string{"nsp:/"}, c, s);
+  run();
+  expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  self->send(dir, publish_atom::value, std::string{"nsp:/"}, std::string{"user:online"},
+             std::string{"{\"userId\":\"x\"}"}, std::string{});
+  run();
+  CAF_CHECK_EQUAL(delivered(0).size(), 0u);
+  s->accept();
+  self->send(dir, publish_atom::value, std::string{"nsp:/"}, std::string{"user:online"},
+             std::string{"{\"userId\":\"y\"}"}, std::string{});
+  run();
+  auto got = delivered(0);
+  CAF_REQUIRE_EQUAL(got.size(), 2u);
+  CAF_CHECK_EQUAL(got[0].substr(0, 9), "40{\"sid\":");
+  CAF_CHECK_EQUAL(got[1], "42[\"user:online\",{\"userId\":\"y\"}]");
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  self->send_exit(c, caf::exit_reason::user_shutdown);
   run();
 }
 

@@ -99,7 +99,8 @@ public:
 
   // Server→client acknowledgements. I/O thread only: registers what to call
   // when the client answers the event sent with `id`; false (and nothing
-  // registered) when the socket is closed. The callback gets the ACK's
+  // registered) when the socket is closed or not yet
+  // accepted (its CONNECT answer not yet sent). The callback gets the ACK's
   // arguments as a JSON array, or nothing when the socket closes first.
   using ack_callback = std::function<void(std::optional<std::string> args_json)>;
   bool expect_ack(uint64_t id, ack_callback cb);

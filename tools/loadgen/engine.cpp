@@ -81,6 +81,7 @@ bool engine::open(size_t i) {
   c.fd = fd;
   c.st = conn::connecting;
   c.out = upgrade_request(host_port_, o_.path);
+  c.out_sent = 0;
   c.out_armed = true;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT;
@@ -122,6 +123,7 @@ void engine::close(size_t i) {
   c.in.shrink_to_fit();
   c.out.clear();
   c.out.shrink_to_fit();
+  c.out_sent = 0;
   if (in_handshake)
     handshake_over(i);
 }
@@ -155,6 +157,20 @@ void engine::send(size_t i, std::string_view sio_packet) {
   queue(i, eio);
 }
 
+void engine::send_many(size_t i, std::string_view sio_packet, size_t count) {
+  auto& c = conns_[i];
+  if (c.fd < 0)
+    return;
+  std::string eio;
+  eio.reserve(sio_packet.size() + 1);
+  eio += '4';
+  eio += sio_packet;
+  for (size_t k = 0; k < count; ++k)
+    append_client_frame(c.out, eio, 0x1);
+  if (!c.out_armed)
+    flush(i);
+}
+
 void engine::queue(size_t i, std::string_view payload, uint8_t op) {
   auto& c = conns_[i];
   append_client_frame(c.out, payload, op);
@@ -170,17 +186,26 @@ uint32_t engine::send_with_ack(size_t i, std::string_view event_array) {
 
 void engine::flush(size_t i) {
   auto& c = conns_[i];
-  while (!c.out.empty()) {
-    auto n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+  while (c.out_sent < c.out.size()) {
+    auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         break;
       fail(i, std::string{"send: "} + strerror(errno));
       return;
     }
-    c.out.erase(0, static_cast<size_t>(n));
+    c.out_sent += static_cast<size_t>(n);
   }
-  bool want = !c.out.empty();
+  // What was written goes when all of it is, or once it is most of a large
+  // buffer (not a move of the whole rest per partial write).
+  if (c.out_sent == c.out.size()) {
+    c.out.clear();
+    c.out_sent = 0;
+  } else if (c.out_sent >= 65536 && c.out_sent * 2 >= c.out.size()) {
+    c.out.erase(0, c.out_sent);
+    c.out_sent = 0;
+  }
+  bool want = c.out_sent < c.out.size();
   if (want != c.out_armed) {
     c.out_armed = want;
     epoll_event ev{};

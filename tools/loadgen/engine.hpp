@@ -61,6 +61,7 @@ struct conn {
   uint64_t t0 = 0;  // when this connection attempt began
   std::string in;
   std::string out;
+  size_t out_sent = 0; // bytes of `out` already written
   std::unique_ptr<receipts> rec;
 };
 
@@ -83,6 +84,9 @@ public:
 
   // Sends a Socket.IO packet text (e.g. `2["x",{}]`) as one Engine.IO message (`4…`) frame.
   void send(size_t i, std::string_view sio_packet);
+  // The same packet `count` times, all framed first and written together (a
+  // burst the generator itself does not slow down with a write per frame).
+  void send_many(size_t i, std::string_view sio_packet, size_t count);
   // Sends the event `2<id>[...]` with the next ack id; returns the id.
   uint32_t send_with_ack(size_t i, std::string_view event_array);
 

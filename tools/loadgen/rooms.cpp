@@ -162,8 +162,8 @@ public:
         own0 = own_cpu_us();
         // The flood: every event written at once (what the socket does not take
         // waits in this connection's output), typing:stop to a room nobody is in.
-        for (size_t k = 0; k < o_.flood; ++k)
-          e.send(n - 1, "2[\"typing:stop\",{\"conversationId\":\"flood\"}]");
+        if (o_.flood > 0)
+          e.send_many(n - 1, "2[\"typing:stop\",{\"conversationId\":\"flood\"}]", o_.flood);
       }
       if (in_window && !window_done && now >= rss_sampled + 100'000'000ull) {
         rss_sampled = now;

@@ -157,16 +157,28 @@ void engine::send(size_t i, std::string_view sio_packet) {
   queue(i, eio);
 }
 
-void engine::send_many(size_t i, std::string_view sio_packet, size_t count) {
-  auto& c = conns_[i];
-  if (c.fd < 0)
-    return;
+std::string engine::frames(std::string_view sio_packet, size_t count) {
   std::string eio;
   eio.reserve(sio_packet.size() + 1);
   eio += '4';
   eio += sio_packet;
+  std::string out;
+  out.reserve(count * (eio.size() + 14));
   for (size_t k = 0; k < count; ++k)
-    append_client_frame(c.out, eio, 0x1);
+    append_client_frame(out, eio, 0x1);
+  return out;
+}
+
+void engine::send_frames(size_t i, std::string&& framed) {
+  auto& c = conns_[i];
+  if (c.fd < 0)
+    return;
+  if (c.out_sent == c.out.size()) {
+    c.out = std::move(framed);
+    c.out_sent = 0;
+  } else {
+    c.out += framed;
+  }
   if (!c.out_armed)
     flush(i);
 }

@@ -84,9 +84,11 @@ public:
 
   // Sends a Socket.IO packet text (e.g. `2["x",{}]`) as one Engine.IO message (`4…`) frame.
   void send(size_t i, std::string_view sio_packet);
-  // The same packet `count` times, all framed first and written together (a
-  // burst the generator itself does not slow down with a write per frame).
-  void send_many(size_t i, std::string_view sio_packet, size_t count);
+  // The same packet `count` times as client frames, framed ahead of time
+  // (frames()), then written in one go (send_frames()): a burst the generator
+  // itself does not slow down with framing or a write per frame.
+  static std::string frames(std::string_view sio_packet, size_t count);
+  void send_frames(size_t i, std::string&& framed);
   // Sends the event `2<id>[...]` with the next ack id; returns the id.
   uint32_t send_with_ack(size_t i, std::string_view event_array);
 

@@ -141,6 +141,9 @@ public:
            && (now_ns() < settle_from + 300'000'000ull || now_ns() < last_event_ + 200'000'000ull))
       e.poll(10);
 
+    std::string flood;
+    if (o_.flood > 0)
+      flood = engine::frames("2[\"typing:stop\",{\"conversationId\":\"flood\"}]", o_.flood);
     auto t0 = now_ns();
     w0_ = t0 + static_cast<uint64_t>(o_.warmup * 1e9);
     w1_ = w0_ + static_cast<uint64_t>(o_.duration * 1e9);
@@ -163,7 +166,7 @@ public:
         // The flood: every event written at once (what the socket does not take
         // waits in this connection's output), typing:stop to a room nobody is in.
         if (o_.flood > 0)
-          e.send_many(n - 1, "2[\"typing:stop\",{\"conversationId\":\"flood\"}]", o_.flood);
+          e.send_frames(n - 1, std::move(flood));
       }
       if (in_window && !window_done && now >= rss_sampled + 100'000'000ull) {
         rss_sampled = now;

@@ -823,38 +823,33 @@ function rawHttp(text, ms = 10_000) {
 }
 
 const deep = (n) => "[".repeat(n) + "]".repeat(n);
+// Sends one frame on an opened connection and waits for the server to close it.
+async function expectClosedAfter(opened, frame, what) {
+  const c = await opened;
+  try {
+    c.ws.send(frame);
+    await withTimeout(c.closed, 10_000, `the close after ${what}`);
+  } finally {
+    c.destroy();
+  }
+}
 const BAD_INPUTS = {
   // An Engine.IO packet of no known type on WebSocket: the session is closed.
-  "eio-unknown-packet": async () => {
-    const c = await RawWs.open();
-    try {
-      c.ws.send("9garbage");
-      await withTimeout(c.closed, 10_000, "the close after an unknown Engine.IO packet");
-    } finally {
-      c.destroy();
-    }
-  },
+  "eio-unknown-packet": () => expectClosedAfter(RawWs.open(), "9garbage", "an unknown Engine.IO packet"),
   // A Socket.IO EVENT whose JSON does not parse: the session is closed.
-  "sio-malformed-event": async () => {
-    const c = await RawWs.connect("/", token({ sub: "bad-json", rooms: ROOM_CLAIMS }, 600));
-    try {
-      c.ws.send('42["typing",{"chatId":');
-      await withTimeout(c.closed, 10_000, "the close after a malformed EVENT");
-    } finally {
-      c.destroy();
-    }
-  },
+  "sio-malformed-event": () =>
+    expectClosedAfter(
+      RawWs.connect("/", token({ sub: "bad-json", rooms: ROOM_CLAIMS }, 600)),
+      '42["typing",{"chatId":',
+      "a malformed EVENT",
+    ),
   // An EVENT nested 100 levels deep (limit 64): closed as malformed JSON is.
-  "sio-deep-json": async () => {
-    const c = await RawWs.connect("/messages", token({ sub: "bad-deep", rooms: ROOM_CLAIMS }, 600));
-    try {
-      c.ws.send(`42/messages,["typing",{"chatId":"x","deep":${deep(100)}}]`);
-      await withTimeout(c.closed, 10_000, "the close after a too deep EVENT");
-    } finally {
-      c.destroy();
-    }
-  },
-  // CONNECT with a token whose signature is wrong: CONNECT_ERROR, no socket.
+  "sio-deep-json": () =>
+    expectClosedAfter(
+      RawWs.connect("/messages", token({ sub: "bad-deep", rooms: ROOM_CLAIMS }, 600)),
+      `42/messages,["typing",{"chatId":"x","deep":${deep(100)}}]`,
+      "a too deep EVENT",
+    ),
   "sio-bad-token": async () => {
     const c = await RawWs.open();
     try {

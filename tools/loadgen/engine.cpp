@@ -145,23 +145,26 @@ void engine::stop_reading(size_t i) {
   epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
 }
 
+namespace {
+// Engine.IO message packet '4' + the Socket.IO packet.
+std::string eio_message(std::string_view sio_packet) {
+  std::string eio;
+  eio.reserve(sio_packet.size() + 1);
+  eio += '4';
+  eio += sio_packet;
+  return eio;
+}
+} // namespace
+
 void engine::send(size_t i, std::string_view sio_packet) {
   auto& c = conns_[i];
   if (c.fd < 0)
     return;
-  // Engine.IO message packet '4' + the Socket.IO packet.
-  std::string eio;
-  eio.reserve(sio_packet.size() + 1);
-  eio += '4';
-  eio += sio_packet;
-  queue(i, eio);
+  queue(i, eio_message(sio_packet));
 }
 
 std::string engine::frames(std::string_view sio_packet, size_t count) {
-  std::string eio;
-  eio.reserve(sio_packet.size() + 1);
-  eio += '4';
-  eio += sio_packet;
+  auto eio = eio_message(sio_packet);
   std::string out;
   out.reserve(count * (eio.size() + 14));
   for (size_t k = 0; k < count; ++k)

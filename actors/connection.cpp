@@ -4,10 +4,12 @@
 #include <ctime>
 #include <functional>
 #include <random>
+#include <unordered_set>
 
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/store.hpp"
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
 #include "schema/events.hpp"
@@ -159,6 +161,24 @@ std::chrono::milliseconds retry_delay(uint8_t attempt) {
   return std::chrono::milliseconds{base / 2 + static_cast<int64_t>(rng() % (base / 2 + 1))};
 }
 
+// The rooms of a recoverable session changed: the store keeps them (its
+// namespace's room is joined anyway).
+void sync_session_rooms(self_ptr self) {
+  auto& st = self->state;
+  if (st.pid.empty() || !st.connected)
+    return;
+  auto store = st.rt->store();
+  if (!store)
+    return;
+  auto own = namespace_room(st.sock->nsp());
+  std::vector<std::string> rooms;
+  for (auto& kvp : st.rooms)
+    if (kvp.first != own)
+      rooms.push_back(kvp.first);
+  std::sort(rooms.begin(), rooms.end());
+  self->send(store, session_rooms_atom::value, st.pid, std::move(rooms));
+}
+
 // Asks the room's directory shard to add this socket; `done(true)` once it is
 // a member, `done(false)` when the shard could not be reached (it is being
 // restarted).
@@ -201,6 +221,8 @@ void join_room(self_ptr self, const std::string& room, std::function<void(bool)>
   st.busy = true;
   request_join(self, room, [self, done](bool ok) {
     self->state.busy = false;
+    if (ok)
+      sync_session_rooms(self);
     done(ok);
     drain(self);
   });
@@ -213,6 +235,7 @@ void leave_room(self_ptr self, const std::string& room) {
     return;
   auto actor = std::move(it->second);
   st.rooms.erase(it);
+  sync_session_rooms(self);
   if (!actor)
     return; // was waiting to be joined again: nothing holds it
   // Straight to the room (also while its shard restarts); a later join,
@@ -237,6 +260,10 @@ void rejoin(self_ptr self, const std::string& room, uint8_t attempt) {
 void speak(self_ptr self, const std::string& room, const std::string& event,
            const std::string& data, const buffers& attachments = {}) {
   auto& st = self->state;
+  if (attachments.empty() && st.rt->stores(room, event)) {
+    st.rt->publish(room, event, data, st.sock->sid(), st.who.user_id);
+    return;
+  }
   auto it = st.rooms.find(room);
   bool member = it != st.rooms.end() && it->second;
   if (attachments.empty()) {
@@ -388,16 +415,67 @@ void handle_send_message(self_ptr self, const rapidjson::Value& p, ack_id id) {
   auto room = "chat:" + id_text(chat);
   if (!check_room(self, id, room))
     return;
-  static std::atomic<uint64_t> next_id{1};
-  auto msg_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-"
-                + std::to_string(next_id.fetch_add(1));
+  auto& st = self->state;
+  auto& attachments = st.attachments;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  bool stored = attachments.empty() && st.rt->stores(room, "message");
+  std::string msg_id;
+  if (stored) {
+    msg_id = store::new_record_id();
+  } else {
+    static std::atomic<uint64_t> next_id{1};
+    msg_id = std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-"
+             + std::to_string(next_id.fetch_add(1));
+  }
   auto body = "{\"id\":" + json_str(msg_id) + ",\"chatId\":" + sio::to_json(chat) + ",\"message\":"
-              + sio::to_json(p["message"]) + ",\"userId\":" + json_str(self->state.who.user_id)
-              + ",\"timestamp\":\"" + iso_now() + "\"";
+              + sio::to_json(p["message"]) + ",\"userId\":" + json_str(st.who.user_id)
+              + ",\"timestamp\":\"" + format_iso8601_ms(now_ms) + "\"";
   if (p.HasMember("attachment"))
     body += ",\"attachment\":" + sio::to_json(p["attachment"]);
   body += "}";
-  auto& attachments = self->state.attachments;
+  if (stored) {
+    // Into the log first: message_sent and the ack carry the record's id and
+    // offset, so they wait for the commit. What the socket sends next does
+    // not: the record is already on its way (behind it, a later message to
+    // the room gets a later offset), and answers come back in commit order.
+    store::record rec;
+    rec.id = msg_id;
+    rec.room = room;
+    rec.event = "message";
+    rec.data = body;
+    rec.ts_ms = now_ms;
+    rec.sender = st.who.user_id;
+    rec.origin = st.sock->sid();
+    auto it = st.rooms.find(room);
+    caf::actor target = it != st.rooms.end() && it->second ? it->second : st.rt->directory_for(room);
+    if (!target) {
+      refuse(self, id, "Could not send to " + room + ": rooms are restarting, try again");
+      return;
+    }
+    self->request(target, std::chrono::seconds(10), publish_atom::value, std::move(rec), st.sock->sid(),
+                  sio::delivered_ptr{})
+      .then(
+        [self, id, body](uint64_t offset) {
+          if (self->state.closing)
+            return;
+          auto sent = body;
+          sent.pop_back();
+          sent += ",\"offset\":\"" + std::to_string(offset) + "\"}";
+          emit(self, "message_sent", sent);
+          ack(self, id, sent);
+        },
+        [self, id, room](caf::error& err) {
+          auto& st = self->state;
+          if (st.closing)
+            return;
+          spdlog::warn("socket {}: send_message to {} not stored: {}", st.sock->sid(), room,
+                       self->system().render(err));
+          refuse(self, id, "Could not send to " + room + ": the message store is unavailable");
+        });
+    return;
+  }
   speak(self, room, "message", body, attachments);
   emit(self, "message_sent", body, attachments);
   if (attachments.empty())
@@ -542,10 +620,29 @@ void enqueue(self_ptr self, connection_state::pending item) {
   st.waiting->push_back(std::move(item));
 }
 
-void finish_connect(self_ptr self) {
+// The CONNECT answer; for a recovered session then what it missed (`replay`,
+// in offset order, each publish once, not what it sent itself), then what
+// was fanned out to it meanwhile beyond `head`.
+void finish_connect(self_ptr self, const std::vector<store::record>* replay = nullptr, uint64_t head = 0) {
   auto& st = self->state;
   st.connected = true;
   st.sock->accept();
+  if (replay && !replay->empty()) {
+    auto& nsp = st.sock->nsp();
+    std::vector<eio::frame> fs;
+    std::unordered_set<std::string_view> ids;
+    for (auto& r : *replay) {
+      if (r.origin == st.sock->sid() || !ids.insert(r.id).second)
+        continue;
+      fs.push_back(eio::text_frame(
+        sio::encode(sio::packet_type::event, nsp, std::nullopt, stored_event_array(r, true))));
+    }
+    if (!fs.empty()) {
+      counters().packets_out.fetch_add(fs.size(), std::memory_order_relaxed);
+      st.sock->send(std::move(fs));
+    }
+  }
+  st.sock->release(head);
   counters().sockets.fetch_add(1, std::memory_order_relaxed);
   counters().connects.fetch_add(1, std::memory_order_relaxed);
   if (auto p = st.rt->presence())
@@ -561,6 +658,13 @@ void close_connection(self_ptr self, const std::string& reason) {
     if (actor)
       self->send(actor, leave_atom::value, name, caf::actor{self});
   st.rooms.clear();
+  if (!st.pid.empty()) {
+    // Kept for recovery when the client may come back (as Socket.IO does).
+    static const std::unordered_set<std::string_view> recoverable{
+      "transport close", "transport error", "ping timeout", "forced close", "server shutting down"};
+    if (auto store = st.rt->store())
+      self->send(store, session_close_atom::value, st.pid, recoverable.count(reason) > 0);
+  }
   if (st.connected) {
     counters().sockets.fetch_sub(1, std::memory_order_relaxed);
     if (auto p = st.rt->presence())
@@ -568,6 +672,113 @@ void close_connection(self_ptr self, const std::string& reason) {
   }
   spdlog::debug("socket {} closed: {}", st.sock->sid(), reason);
   self->quit();
+}
+
+// Joins the rooms (at connect: its namespace's, its profiles', a recovered
+// session's), then `done`. A room whose shard is being restarted is joined
+// again later.
+void join_all(self_ptr self, const std::vector<std::string>& rooms, std::function<void()> done) {
+  auto pending = std::make_shared<size_t>(rooms.size());
+  for (auto& room : rooms)
+    request_join(self, room, [self, pending, room, done](bool ok) {
+      if (!ok) {
+        self->state.rooms[room] = nullptr;
+        self->delayed_send(self, retry_delay(0), rejoin_atom::value, room, uint8_t{0});
+      }
+      if (--*pending == 0)
+        done();
+    });
+}
+
+// A new session (with recovery on: a pid the client can come back with).
+void start_session(self_ptr self, std::vector<std::string> rooms) {
+  auto& st = self->state;
+  if (st.rt->cfg.recovery.enabled) {
+    st.pid = store::new_record_id();
+    st.sock->set_pid(st.pid);
+    if (auto store = st.rt->store()) {
+      store::session_row row;
+      row.pid = st.pid;
+      row.sid = st.sock->sid();
+      row.nsp = st.sock->nsp();
+      row.user = st.who.user_id;
+      self->send(store, session_open_atom::value, std::move(row));
+    }
+  }
+  join_all(self, rooms, [self] {
+    self->state.busy = false;
+    finish_connect(self);
+    drain(self);
+  });
+}
+
+// Connection-state recovery: the CONNECT carried {pid, offset}. When the
+// store gives the session back, the socket takes its old id and rooms, and
+// gets every stored event of those rooms after the offset before anything
+// new; otherwise it is a new session (the client sees recovered false).
+void try_recover(self_ptr self, const connect_request& req, std::vector<std::string> initial) {
+  auto& st = self->state;
+  auto store = st.rt->store();
+  if (!store) {
+    start_session(self, std::move(initial));
+    return;
+  }
+  self
+    ->request(store, std::chrono::seconds(5), session_take_atom::value, req.pid, st.sock->nsp(), st.who.user_id,
+              req.offset, req.has_offset, initial)
+    .then(
+      [self, initial, store](store::session_row& row, uint64_t after) {
+        auto& st = self->state;
+        st.pid = row.pid;
+        if (st.closing) {
+          self->send(store, session_close_atom::value, st.pid, true);
+          return;
+        }
+        st.sock->set_sid(row.sid);
+        st.sock->set_pid(row.pid);
+        auto rooms = initial;
+        for (auto& r : row.rooms)
+          if (std::find(rooms.begin(), rooms.end(), r) == rooms.end() && may_join(st.who, r)
+              && rooms.size() <= st.rt->cfg.limits.max_rooms_per_socket)
+            rooms.push_back(r);
+        join_all(self, rooms, [self, rooms, after, store] {
+          self->request(store, std::chrono::seconds(10), replay_atom::value, rooms, after)
+            .then(
+              [self](std::vector<store::record>& missed, uint64_t head) {
+                auto& st = self->state;
+                if (st.closing)
+                  return;
+                spdlog::debug("socket {} (user {}): session recovered, {} events replayed", st.sock->sid(),
+                              st.who.user_id, missed.size());
+                st.busy = false;
+                finish_connect(self, &missed, head);
+                sync_session_rooms(self);
+                drain(self);
+              },
+              [self](caf::error& err) {
+                auto& st = self->state;
+                if (st.closing)
+                  return;
+                spdlog::warn("socket {}: replay failed ({}): a new session", st.sock->sid(),
+                             self->system().render(err));
+                st.pid = store::new_record_id();
+                st.sock->set_pid(st.pid);
+                st.busy = false;
+                finish_connect(self);
+                drain(self);
+              });
+        });
+      },
+      [self, initial](caf::error& err) {
+        auto& st = self->state;
+        if (st.closing)
+          return;
+        std::string why = self->system().render(err);
+        if (auto& ctx = err.context(); ctx.match_elements<std::string>())
+          why = ctx.get_as<std::string>(0);
+        spdlog::info("socket {} (user {}): not recovered ({}): a new session", st.sock->sid(), st.who.user_id, why);
+        start_session(self, initial);
+      });
 }
 
 } // namespace
@@ -603,19 +814,10 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   st.refilled_ns = steady_ns();
   st.tokens = static_cast<float>(st.rt->cfg.limits.events_burst);
   st.busy = true;
-  auto pending = std::make_shared<size_t>(initial.size());
-  for (auto& room : initial)
-    request_join(self, room, [self, pending, room](bool ok) {
-      if (!ok) {
-        self->state.rooms[room] = nullptr;
-        self->delayed_send(self, retry_delay(0), rejoin_atom::value, room, uint8_t{0});
-      }
-      if (--*pending == 0) {
-        self->state.busy = false;
-        finish_connect(self);
-        drain(self);
-      }
-    });
+  if (!req.pid.empty())
+    try_recover(self, req, std::move(initial));
+  else
+    start_session(self, std::move(initial));
   // An exception in a handler ends this socket only: it is told, and
   // disconnected; rooms and presence forget it.
   self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {

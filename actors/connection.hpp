@@ -26,6 +26,10 @@ struct connect_request {
   std::string authorization; // Authorization header of the handshake
   std::string query_token;   // ?token=
   std::string query_user_id; // ?userId= (development only)
+  // Connection-state recovery: auth.pid and auth.offset of the CONNECT.
+  std::string pid;
+  std::string offset;
+  bool has_offset = false;
 };
 
 // Who a socket is, once authenticated.
@@ -53,6 +57,7 @@ struct connection_state {
   identity who;
   bool connected = false;
   bool closing = false;
+  std::string pid; // the session's private id (connection-state recovery); empty: none
   // A socket's requests take effect in the order it sent them: while a join
   // is on its way (`busy`), later packets, and re-joins, wait here.
   bool busy = false;

@@ -104,6 +104,17 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       self->send(it->second.room, publish_atom::value, ack_atom::value, event, data, except_sid,
                  collector);
     },
+    [self](publish_atom, store::record& rec, const std::string& except_sid,
+           const sio::delivered_ptr& once) -> caf::result<uint64_t> {
+      // A room with members adds them as the fan-out; without, the record is
+      // stored all the same.
+      auto it = self->state.memory->rooms.find(rec.room);
+      if (it == self->state.memory->rooms.end())
+        return forward_to_store(self, rec, nullptr);
+      auto rp = self->make_response_promise();
+      rp.delegate(it->second.room, publish_atom::value, std::move(rec), except_sid, once);
+      return rp;
+    },
     [self](empty_atom, const std::string& name, uint64_t ops) {
       auto it = self->state.memory->rooms.find(name);
       if (it == self->state.memory->rooms.end() || it->second.ops != ops

@@ -23,6 +23,21 @@ void gateway::on_connect(const std::shared_ptr<sio::socket>& s, sio::packet&& co
     auto it = connect.payload->FindMember("token");
     if (it != connect.payload->MemberEnd() && it->value.IsString())
       req.auth_token.assign(it->value.GetString(), it->value.GetStringLength());
+    if (rt_->cfg.recovery.enabled) {
+      auto pid = connect.payload->FindMember("pid");
+      if (pid != connect.payload->MemberEnd() && pid->value.IsString() && pid->value.GetStringLength() > 0) {
+        req.pid.assign(pid->value.GetString(), pid->value.GetStringLength());
+        auto off = connect.payload->FindMember("offset");
+        if (off != connect.payload->MemberEnd()) {
+          req.has_offset = true;
+          if (off->value.IsString())
+            req.offset.assign(off->value.GetString(), off->value.GetStringLength());
+        }
+        // From now on the socket's fan-outs are held: what the replay does
+        // not cover is sent after it (see the connection actor).
+        s->hold();
+      }
+    }
   }
   auto& hs = s->handshake();
   req.authorization = hs.authorization;

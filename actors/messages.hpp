@@ -67,6 +67,17 @@ using watchdog_atom = caf::atom_constant<caf::atom("r_watchdog")>;
 using deadline_atom = caf::atom_constant<caf::atom("r_deadline")>;
 using put_atom = caf::atom_constant<caf::atom("r_put")>;
 using delete_atom = caf::atom_constant<caf::atom("r_delete")>;
+// The message log
+using store_append_atom = caf::atom_constant<caf::atom("s_append")>;
+using store_history_atom = caf::atom_constant<caf::atom("s_history")>;
+using store_flush_atom = caf::atom_constant<caf::atom("s_flush")>;
+using store_trim_atom = caf::atom_constant<caf::atom("s_trim")>;
+using store_open_atom = caf::atom_constant<caf::atom("s_open")>;
+using session_open_atom = caf::atom_constant<caf::atom("s_sopen")>;
+using session_rooms_atom = caf::atom_constant<caf::atom("s_srooms")>;
+using session_close_atom = caf::atom_constant<caf::atom("s_sclose")>;
+using session_take_atom = caf::atom_constant<caf::atom("s_stake")>;
+using replay_atom = caf::atom_constant<caf::atom("s_replay")>;
 
 // The prefix of the room every socket of a namespace is in ("nsp:/messages").
 inline std::string namespace_room(const std::string& nsp) {

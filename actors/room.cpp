@@ -4,6 +4,11 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
+#include <caf/sec.hpp>
+
+#include "actors/store.hpp"
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
 
@@ -112,7 +117,35 @@ void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& 
   counters().fanouts.fetch_add(1, std::memory_order_relaxed);
 }
 
+// A record to store: it goes on to the store with who receives it here, so
+// that the store fans it out once it is committed.
+caf::result<uint64_t> store_record(caf::stateful_actor<room_state>* self, store::record& rec,
+                                   const std::string& except_sid, const sio::delivered_ptr& once) {
+  auto& st = *self->state.members;
+  auto to = std::make_shared<fanout>();
+  if (!st.by_sid.empty()) {
+    if (st.dirty)
+      rebuild(st);
+    for (auto& [nsp, targets] : st.by_nsp)
+      to->by_nsp.emplace_back(nsp, targets);
+    if (!except_sid.empty())
+      if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
+        to->except = it->second.sock;
+    to->once = once;
+  }
+  return forward_to_store(self, rec, std::move(to));
+}
+
 } // namespace
+
+caf::result<uint64_t> forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to) {
+  auto store = caf::actor_cast<caf::actor>(self->system().registry().get(store_key()));
+  if (!store)
+    return caf::make_error(caf::sec::runtime_error, std::string{"store_unavailable: the store is restarting"});
+  auto rp = self->make_response_promise();
+  rp.delegate(store, store_append_atom::value, std::move(rec), std::move(to));
+  return rp;
+}
 
 caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_members> members,
                    caf::actor directory) {
@@ -165,6 +198,8 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
     [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },
+    [self](publish_atom, store::record& rec, const std::string& except_sid,
+           const sio::delivered_ptr& once) { return store_record(self, rec, except_sid, once); },
     [self](count_atom) { return static_cast<uint64_t>(self->state.members->by_sid.size()); },
     [self](stop_atom) { self->quit(); },
     [self, report_if_empty](adopt_atom, const caf::actor& directory) {

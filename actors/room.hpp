@@ -15,6 +15,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/store.hpp"
 
 namespace parley {
 
@@ -52,6 +53,8 @@ struct room_state {
 //   (publish_atom, ack_atom, event, data_json, except_sid, collector)
 //       an event that asks every receiver for an ack; the collector gets
 //       (expect_atom, n receivers) and then (ack_atom, sid, user, args_json|none)
+//   (publish_atom, record, except_sid, once|null) -> uint64_t offset   a stored
+//       event: on to the store with the members as its fan-out (see actors/store.hpp)
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
 //   (adopt_atom, directory)   a restarted shard took the room over; the room
@@ -60,5 +63,9 @@ struct room_state {
 // each connection (room_moved_atom, room, new room actor).
 caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_members> members,
                    caf::actor directory);
+
+// Hands a record and its fan-out to the store; the answer (offset or error)
+// goes to whoever asked `self`.
+caf::result<uint64_t> forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to);
 
 } // namespace parley

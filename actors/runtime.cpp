@@ -6,6 +6,8 @@
 
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
+#include "actors/store.hpp"
+#include "net/metrics.hpp"
 #include "net/socketio_server.hpp"
 
 namespace parley {
@@ -23,12 +25,57 @@ caf::actor runtime::presence() const {
   return caf::actor_cast<caf::actor>(sys.registry().get(presence_key()));
 }
 
+caf::actor runtime::store() const {
+  return caf::actor_cast<caf::actor>(sys.registry().get(store_key()));
+}
+
+bool room_matches(const std::string& pattern, const std::string& room) {
+  if (!pattern.empty() && pattern.back() == '*')
+    return room.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  return pattern == room;
+}
+
+bool runtime::stores(const std::string& room, const std::string& event) const {
+  for (auto& v : cfg.store.volatile_events)
+    if (v == event)
+      return false;
+  for (auto& p : cfg.store.rooms)
+    if (room_matches(p, room))
+      return true;
+  return false;
+}
+
+namespace {
+
+bool store_open() {
+  return counters().store_available.load(std::memory_order_relaxed) != 0;
+}
+
+store::record make_record(const std::string& room, const std::string& event, const std::string& data_json,
+                          const std::string& sender, const std::string& id, const std::string& except_sid = {}) {
+  store::record r;
+  r.id = id.empty() ? store::new_record_id() : id;
+  r.room = room;
+  r.event = event;
+  r.data = data_json;
+  r.sender = sender;
+  r.origin = except_sid;
+  return r;
+}
+
+} // namespace
+
 bool runtime::publish(const std::string& room, const std::string& event,
-                      const std::string& data_json, const std::string& except_sid) const {
+                      const std::string& data_json, const std::string& except_sid,
+                      const std::string& sender) const {
   auto dir = directory_for(room);
   if (!dir)
     return false;
-  caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
+  if (stores(room, event) && store_open())
+    caf::anon_send(dir, publish_atom::value, make_record(room, event, data_json, sender, {}, except_sid), except_sid,
+                   sio::delivered_ptr{});
+  else
+    caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
   return true;
 }
 
@@ -43,8 +90,14 @@ bool runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std:
       return false;
   }
   auto once = std::make_shared<sio::delivered_set>();
-  for (size_t i = 0; i < rooms.size(); ++i)
-    caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data_json, std::string{}, once);
+  auto id = store::new_record_id(); // one id for every room's record
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    if (stores(rooms[i], event) && store_open())
+      caf::anon_send(dirs[i], publish_atom::value, make_record(rooms[i], event, data_json, {}, id), std::string{},
+                     once);
+    else
+      caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data_json, std::string{}, once);
+  }
   return true;
 }
 

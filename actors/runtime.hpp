@@ -28,10 +28,19 @@ struct runtime {
   caf::actor directory_for(const std::string& room) const;
   caf::actor presence() const;
 
+  caf::actor store() const;
+
+  // Whether an event to a room goes into the message log
+  // (parley.store.rooms minus parley.store.volatile-events).
+  bool stores(const std::string& room, const std::string& event) const;
+
   // Fire-and-forget publish to a room through its directory shard; false when
-  // that shard is being restarted (nothing was sent).
+  // that shard is being restarted (nothing was sent). A stored event becomes
+  // a record (`sender`: the user who sent it, empty for the system) and is
+  // delivered once committed; while the store is unavailable it is delivered
+  // live only (the store has logged why).
   bool publish(const std::string& room, const std::string& event, const std::string& data_json,
-               const std::string& except_sid = {}) const;
+               const std::string& except_sid = {}, const std::string& sender = {}) const;
   // One event to several rooms; a socket in more than one of them gets it
   // once. False when a room's shard is being restarted (nothing was sent).
   bool publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
@@ -41,5 +50,8 @@ struct runtime {
 using runtime_ptr = std::shared_ptr<const runtime>;
 
 caf::atom_value presence_key();
+
+// Whether a room name matches a pattern of parley.store.rooms: "*", "prefix*" or the name.
+bool room_matches(const std::string& pattern, const std::string& room);
 
 } // namespace parley

@@ -62,9 +62,17 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::vecto
   self->set_exit_handler([self](caf::exit_msg& em) {
     auto& st = self->state;
     st.shutting_down = true;
-    for (auto& c : st.children)
-      if (c.handle)
-        self->send_exit(c.handle, em.reason);
+    auto& reg = self->system().registry();
+    for (size_t i = 0; i < st.children.size(); ++i) {
+      auto& c = st.children[i];
+      if (!c.handle)
+        continue;
+      // The registry's reference would outlive the system's wait for
+      // detached actors (which waits until they are destroyed).
+      if (caf::actor_cast<caf::actor_addr>(reg.get(st.specs[i].key)) == c.handle.address())
+        reg.erase(st.specs[i].key);
+      self->send_exit(c.handle, em.reason);
+    }
     self->quit(em.reason);
   });
   return {

@@ -1,5 +1,7 @@
 #include "config/settings.hpp"
 
+#include "store/record.hpp"
+
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -299,6 +301,58 @@ const std::vector<option_row>& rows() {
                          s.rtm.connect_timeout = to_ms(v);
                          return positive("parley.rtm.connect-timeout", v);
                        }),
+    row<std::string>("parley.store", "backend", "where messages are kept: sqlite or memory (lost at exit)",
+                     [](settings& s, const std::string& v) {
+                       s.store.backend = v;
+                       return v == "sqlite" || v == "memory"
+                                ? std::string{}
+                                : "invalid value for parley.store.backend: \"" + v + "\" (sqlite or memory)";
+                     }),
+    row<std::string>("parley.store", "path", "the SQLite file (its directory is created)",
+                     [](settings& s, const std::string& v) {
+                       s.store.path = v;
+                       return v.empty() ? std::string{"parley.store.path must not be empty"} : std::string{};
+                     }),
+    row<std::string>("parley.store", "sync",
+                     "full: a commit is on disk before it is acknowledged; normal: survives a crash of "
+                     "Parley, perhaps not of the machine",
+                     [](settings& s, const std::string& v) {
+                       s.store.sync = v;
+                       return v == "full" || v == "normal"
+                                ? std::string{}
+                                : "invalid value for parley.store.sync: \"" + v + "\" (full or normal)";
+                     }),
+    row<caf::timespan>("parley.store", "commit-interval", "records arriving within this share one transaction",
+                       [](settings& s, caf::timespan v) {
+                         s.store.commit_interval = to_ms(v);
+                         return std::string{};
+                       }),
+    row<uint64_t>("parley.store", "commit-batch", "most records in one transaction",
+                  [](settings& s, uint64_t v) {
+                    s.store.commit_batch = v;
+                    return v >= 1 && v <= 100000
+                             ? std::string{}
+                             : std::string{"parley.store.commit-batch must be within 1..100000"};
+                  }),
+    row<uint64_t>("parley.store", "max-per-room", "records kept per room, oldest removed first; 0 = no limit",
+                  [](settings& s, uint64_t v) { s.store.max_per_room = v; return std::string{}; }),
+    row<caf::timespan>("parley.store", "max-age", "records older than this are removed; 0 = kept",
+                       [](settings& s, caf::timespan v) {
+                         s.store.max_age = to_ms(v);
+                         return std::string{};
+                       }),
+    row<str_list>("parley.store", "rooms", "rooms whose events are stored: names, \"prefix*\", or \"*\"",
+                  [](settings& s, const str_list& v) { s.store.rooms = v; return std::string{}; }),
+    row<str_list>("parley.store", "volatile-events", "events never stored (delivered live only)",
+                  [](settings& s, const str_list& v) { s.store.volatile_events = v; return std::string{}; }),
+    row<bool>("parley.recovery", "enabled",
+              "connection-state recovery: offsets on stored events, sessions restored on reconnect",
+              [](settings& s, bool v) { s.recovery.enabled = v; return std::string{}; }),
+    row<caf::timespan>("parley.recovery", "max-disconnection", "how long a session can be recovered",
+                       [](settings& s, caf::timespan v) {
+                         s.recovery.max_disconnection = to_ms(v);
+                         return positive("parley.recovery.max-disconnection", v);
+                       }),
     row<std::string>("parley.log", "level", "trace, debug, info, warn, error or off",
                      [](settings& s, const std::string& v) {
                        s.log.level = v;
@@ -335,6 +389,9 @@ void find_unknown(const caf::settings& dict, const std::string& prefix,
 } // namespace
 
 parley_config::parley_config() {
+  // Serialisable messages (they may cross a node boundary).
+  add_message_type<store::record>("parley::store::record");
+  add_message_type<std::vector<store::record>>("std::vector<parley::store::record>");
   for (auto& r : rows())
     r.declare(custom_options_);
 }

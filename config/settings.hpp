@@ -96,6 +96,23 @@ struct settings {
   struct {
     std::string level = "info";
   } log;
+  struct {
+    std::string backend = "sqlite";  // "sqlite" | "memory"
+    std::string path = "data/parley.db";
+    std::string sync = "full";       // "full" | "normal"
+    duration commit_interval{2};     // records arriving within this share a transaction
+    uint64_t commit_batch = 512;     // ... up to this many
+    uint64_t max_per_room = 10000;   // records kept per room; 0 = no limit
+    duration max_age{std::chrono::hours(24 * 7)}; // 0 = no limit
+    std::vector<std::string> rooms{"*"}; // rooms whose events are stored (names, "prefix*", "*")
+    // never stored, delivered as before (no offset)
+    std::vector<std::string> volatile_events{"typing", "typing:start", "typing:stop", "user:online",
+                                             "user:offline"};
+  } store;
+  struct {
+    bool enabled = true;                      // offsets on stored events, {sid, pid} sessions
+    duration max_disconnection{std::chrono::minutes(2)};
+  } recovery;
   rtm_settings rtm;
 };
 

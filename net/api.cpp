@@ -17,9 +17,12 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/ack_collector.hpp"
+#include "actors/connection.hpp"
+#include "actors/store.hpp"
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
 #include "actors/rtm_supervisor.hpp"
+#include "net/engineio_server.hpp"
 #include "net/json.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
@@ -63,6 +66,58 @@ std::optional<std::string> decode_segment(std::string_view raw) {
   return std::string(dv.begin(), dv.end());
 }
 
+// A reply head that outlives the request (answers come back later).
+std::shared_ptr<request> head_of(const request& req) {
+  auto head = std::make_shared<request>();
+  head->version(req.version());
+  head->keep_alive(req.keep_alive());
+  return head;
+}
+
+// A failed publish through the store: 503 store_unavailable with the store's
+// reason, or 503 unavailable when the room's actors did not answer.
+response publish_failed(const request& head, const caf::error& err) {
+  std::string why;
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string>())
+    why = ctx.get_as<std::string>(0);
+  constexpr std::string_view prefix = "store_unavailable: ";
+  if (why.compare(0, prefix.size(), prefix) == 0) {
+    auto reason = why.substr(prefix.size());
+    return json_error(head, http::status::service_unavailable, "store_unavailable",
+                      "The message store is unavailable" + (reason.empty() ? std::string{} : ": " + reason));
+  }
+  return json_error(head, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again");
+}
+
+// A decimal offset from a query parameter (at most 19 digits).
+std::optional<uint64_t> parse_offset(const std::string& text) {
+  if (text.empty() || text.size() > 19 || !std::all_of(text.begin(), text.end(), ::isdigit))
+    return std::nullopt;
+  return std::stoull(text);
+}
+
+void append_record(std::string& out, const store::record& r) {
+  out += "{\"id\":";
+  sio::append_json_string(out, r.id);
+  out += ",\"offset\":\"";
+  out += std::to_string(r.offset);
+  out += "\",\"room\":";
+  sio::append_json_string(out, r.room);
+  out += ",\"event\":";
+  sio::append_json_string(out, r.event);
+  out += ",\"data\":";
+  out += r.data;
+  out += ",\"ts\":\"";
+  out += format_iso8601_ms(r.ts_ms);
+  out += "\"";
+  if (!r.sender.empty()) {
+    out += ",\"sender\":";
+    sio::append_json_string(out, r.sender);
+  }
+  out += "}";
+}
+
 } // namespace
 
 api::api(asio::io_context& ioc, runtime_ptr rt) : ioc_(ioc), rt_(std::move(rt)) {
@@ -90,6 +145,22 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     metrics(hs, req);
     return;
   }
+  constexpr std::string_view rooms_prefix = "/api/v1/rooms/";
+  constexpr std::string_view messages_suffix = "/messages";
+  if (path.size() > rooms_prefix.size() + messages_suffix.size()
+      && path.compare(0, rooms_prefix.size(), rooms_prefix) == 0
+      && path.compare(path.size() - messages_suffix.size(), messages_suffix.size(), messages_suffix) == 0) {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
+    auto room = decode_segment(
+      path.substr(rooms_prefix.size(), path.size() - rooms_prefix.size() - messages_suffix.size()));
+    if (!room || room->empty()) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed room name"));
+      return;
+    }
+    history(hs, req, std::move(*room));
+    return;
+  }
   auto& key = rt_->cfg.api.key;
   if (key.empty()) {
     hs->reply(json_error(req, http::status::forbidden, "api_disabled",
@@ -97,15 +168,6 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     return;
   }
   auto auth = req.find(http::field::authorization);
-  // SHA-256 of both sides compared with CRYPTO_memcmp: the time taken depends
-  // neither on the key's length nor on where a wrong key first differs.
-  auto key_matches = [&key](std::string_view given) {
-    auto expected = "apikey " + key;
-    unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
-    SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-    return CRYPTO_memcmp(a, b, sizeof a) == 0;
-  };
   if (auth == req.end() || !key_matches(auth->value())) {
     spdlog::info("api {}: missing or wrong API key", path);
     hs->reply(json_error(req, http::status::unauthorized, "unauthorized",
@@ -167,6 +229,19 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     return rtm_status(hs, req);
   }
   hs->reply(json_error(req, http::status::not_found, "not_found", "No route for " + path));
+}
+
+// SHA-256 of both sides compared with CRYPTO_memcmp: the time taken depends
+// neither on the key's length nor on where a wrong key first differs.
+bool api::key_matches(std::string_view given) const {
+  auto& key = rt_->cfg.api.key;
+  if (key.empty())
+    return false;
+  auto expected = "apikey " + key;
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
 // Answers a request from an actor's reply (of type T), on the I/O thread.
@@ -350,6 +425,36 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
     caf::anon_send(dir, publish_atom::value, ack_atom::value, room, event, data, except, collector);
     return;
   }
+  if (rt_->stores(room, event)) {
+    // Answered once the record is committed, with its id and offset.
+    auto dir = rt_->directory_for(room);
+    if (!dir) {
+      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+      return;
+    }
+    store::record rec;
+    rec.id = store::new_record_id();
+    rec.room = std::move(room);
+    rec.event = std::move(event);
+    rec.data = std::move(data);
+    rec.origin = except;
+    auto head = head_of(req);
+    auto& ioc = ioc_;
+    auto answer = [hs, &ioc](response res) {
+      asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+    };
+    rt_->sys.spawn([dir, rec = std::move(rec), except, head, answer](caf::event_based_actor* self) mutable {
+      auto id = rec.id;
+      self->request(dir, std::chrono::seconds(10), publish_atom::value, std::move(rec), except, sio::delivered_ptr{})
+        .then(
+          [id, head, answer](uint64_t offset) {
+            std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offset\":\"" + std::to_string(offset) + "\"}";
+            answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
+          },
+          [head, answer](caf::error& err) { answer(publish_failed(*head, err)); });
+    });
+    return;
+  }
   if (!rt_->publish(room, event, data, except)) {
     hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
     return;
@@ -366,12 +471,172 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
   // Like Socket.IO's io.to([a, b]).emit(): a socket in several of the rooms gets it once.
   std::vector<std::string> rooms;
   for (auto& r : doc["rooms"].GetArray())
-    rooms.emplace_back(r.GetString(), r.GetStringLength());
-  if (!rt_->publish_to_rooms(rooms, event, data)) {
-    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    if (std::find(rooms.begin(), rooms.end(), std::string_view{r.GetString(), r.GetStringLength()}) == rooms.end())
+      rooms.emplace_back(r.GetString(), r.GetStringLength());
+  std::vector<caf::actor> dirs;
+  for (auto& room : rooms) {
+    dirs.push_back(rt_->directory_for(room));
+    if (!dirs.back()) {
+      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+      return;
+    }
+  }
+  // One id for the publish; every stored room gets a record (its own offset)
+  // and the answer waits for all of them. Rooms not stored get it live.
+  auto id = store::new_record_id();
+  auto once = std::make_shared<sio::delivered_set>();
+  std::vector<std::pair<caf::actor, store::record>> stored;
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    if (!rt_->stores(rooms[i], event)) {
+      caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data, std::string{}, once);
+      continue;
+    }
+    store::record rec;
+    rec.id = id;
+    rec.room = rooms[i];
+    rec.event = event;
+    rec.data = data;
+    stored.emplace_back(dirs[i], std::move(rec));
+  }
+  if (stored.empty()) {
+    hs->reply(ok_json(req, "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{}}"));
     return;
   }
-  hs->reply(ok_json(req, std::string{ok_body}));
+  auto head = head_of(req);
+  auto& ioc = ioc_;
+  auto answer = [hs, &ioc](response res) {
+    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+  };
+  rt_->sys.spawn([stored = std::move(stored), once, id, head, answer](caf::event_based_actor* self) mutable {
+    struct progress {
+      std::vector<std::pair<std::string, uint64_t>> offsets;
+      size_t waiting = 0;
+      bool failed = false;
+    };
+    auto p = std::make_shared<progress>();
+    p->waiting = stored.size();
+    for (auto& [dir, rec] : stored) {
+      auto room = rec.room;
+      self->request(dir, std::chrono::seconds(10), publish_atom::value, std::move(rec), std::string{}, once)
+        .then(
+          [p, room, id, head, answer](uint64_t offset) {
+            p->offsets.emplace_back(room, offset);
+            if (--p->waiting > 0 || p->failed)
+              return;
+            std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{";
+            for (size_t i = 0; i < p->offsets.size(); ++i) {
+              if (i > 0)
+                body += ',';
+              sio::append_json_string(body, p->offsets[i].first);
+              body += ":\"" + std::to_string(p->offsets[i].second) + "\"";
+            }
+            body += "}}";
+            answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
+          },
+          [p, head, answer](caf::error& err) {
+            --p->waiting;
+            if (p->failed)
+              return;
+            p->failed = true;
+            answer(publish_failed(*head, err));
+          });
+    }
+  });
+}
+
+// GET /api/v1/rooms/{room}/messages?after=&before=&limit= : a room's stored
+// messages, oldest first. Allowed with the API key, or with a user's token
+// (Authorization: Bearer) whose claims allow the room.
+void api::history(const std::shared_ptr<http_session>& hs, const request& req, std::string room) {
+  auto auth = req.find(http::field::authorization);
+  if (auth == req.end()) {
+    spdlog::info("api {}: no credentials", std::string_view{req.target()});
+    hs->reply(json_error(req, http::status::unauthorized, "unauthorized", "Missing API key or token"));
+    return;
+  }
+  auto value = std::string_view{auth->value()};
+  if (value.rfind("Bearer ", 0) == 0) {
+    connect_request cr;
+    cr.authorization = std::string{value};
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+    auto who = authenticate(cr, *rt_, now);
+    if (std::holds_alternative<std::string>(who)) {
+      hs->reply(json_error(req, http::status::unauthorized, "unauthorized", "Invalid token"));
+      return;
+    }
+    if (!may_join(std::get<identity>(who), room)) {
+      spdlog::info("api {}: user {} may not read room {}", std::string_view{req.target()},
+                   std::get<identity>(who).user_id, room);
+      hs->reply(json_error(req, http::status::forbidden, "forbidden", "Not allowed to read " + room));
+      return;
+    }
+  } else if (!key_matches(value)) {
+    spdlog::info("api {}: wrong API key", std::string_view{req.target()});
+    hs->reply(json_error(req, http::status::unauthorized, "unauthorized", "Invalid API key"));
+    return;
+  }
+  auto target = std::string_view{req.target()};
+  uint64_t after = 0, before = 0, limit = 100;
+  for (auto [name, out] : {std::pair<const char*, uint64_t*>{"after", &after}, {"before", &before}}) {
+    if (auto v = eio::query_param(target, name)) {
+      auto n = parse_offset(*v);
+      if (!n) {
+        hs->reply(json_error(req, http::status::bad_request, "invalid_query",
+                             std::string{name} + " must be an offset (a decimal number)"));
+        return;
+      }
+      *out = *n;
+    }
+  }
+  if (auto v = eio::query_param(target, "limit")) {
+    auto n = parse_offset(*v);
+    if (!n || *n < 1 || *n > 1000) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_query", "limit must be within 1..1000"));
+      return;
+    }
+    limit = *n;
+  }
+  bool backwards = eio::query_param(target, "before").has_value() && !eio::query_param(target, "after").has_value();
+  auto store = rt_->store();
+  if (!store) {
+    hs->reply(json_error(req, http::status::service_unavailable, "store_unavailable",
+                         "The message store is unavailable: the store is restarting"));
+    return;
+  }
+  auto head = head_of(req);
+  auto& ioc = ioc_;
+  auto answer = [hs, &ioc](response res) {
+    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+  };
+  rt_->sys.spawn([store, room, after, before, limit, backwards, head, answer](caf::event_based_actor* self) {
+    // One more than asked: whether there is a next page.
+    self->request(store, std::chrono::seconds(10), store_history_atom::value, room, after, before, limit + 1, backwards)
+      .then(
+        [limit, backwards, head, answer](std::vector<store::record>& recs) {
+          bool more = recs.size() > limit;
+          if (more) {
+            if (backwards)
+              recs.erase(recs.begin());
+            else
+              recs.pop_back();
+          }
+          std::string body = "{\"messages\":[";
+          for (size_t i = 0; i < recs.size(); ++i) {
+            if (i > 0)
+              body += ',';
+            append_record(body, recs[i]);
+          }
+          body += "],\"next\":";
+          if (more && !recs.empty())
+            body += "\"" + std::to_string(backwards ? recs.front().offset : recs.back().offset) + "\"";
+          else
+            body += "null";
+          body += "}";
+          answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
+        },
+        [head, answer](caf::error& err) { answer(publish_failed(*head, err)); });
+  });
 }
 
 void api::presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user) {

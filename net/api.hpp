@@ -25,6 +25,8 @@ private:
   void publish(const std::shared_ptr<http_session>& hs, const request& req);
   void broadcast(const std::shared_ptr<http_session>& hs, const request& req);
   void presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user);
+  void history(const std::shared_ptr<http_session>& hs, const request& req, std::string room);
+  bool key_matches(std::string_view authorization) const;
   void metrics(const std::shared_ptr<http_session>& hs, const request& req);
   void rtm_put(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
   void rtm_delete(const std::shared_ptr<http_session>& hs, const request& req, std::string id);

@@ -51,6 +51,12 @@ std::string metrics::render() const {
   line(out, "parley_rtm_malformed_total", "counter", "RTM frames or events skipped as malformed", rtm_malformed);
   line(out, "parley_rtm_auth_failures_total", "counter", "RTM sessions refused or logins failed", rtm_auth_failures);
   line(out, "parley_rtm_client_api_failures_total", "counter", "RTM profile API failures", rtm_client_api_failures);
+  line(out, "parley_store_records_total", "counter", "records committed to the message log", store_records);
+  line(out, "parley_store_commits_total", "counter", "message log transactions committed", store_commits);
+  line(out, "parley_store_failures_total", "counter", "publishes refused because the store was unavailable",
+       store_failures);
+  line(out, "parley_store_trimmed_total", "counter", "records removed by retention", store_trimmed);
+  line(out, "parley_store_available", "gauge", "1 while the message log is open and writable", store_available);
   return out;
 }
 

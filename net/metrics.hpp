@@ -29,6 +29,11 @@ struct metrics {
   std::atomic<uint64_t> rtm_malformed{0};      // frames or events skipped
   std::atomic<uint64_t> rtm_auth_failures{0};  // sessions refused / logins failed
   std::atomic<uint64_t> rtm_client_api_failures{0}; // profile API errors and timeouts
+  std::atomic<uint64_t> store_records{0};      // records committed to the message log
+  std::atomic<uint64_t> store_commits{0};      // transactions committed
+  std::atomic<uint64_t> store_failures{0};     // records refused: store unavailable or commit failed
+  std::atomic<uint64_t> store_trimmed{0};      // records removed by retention
+  std::atomic<int64_t> store_available{0};     // 1 while the store is open
 
   // Prometheus text exposition.
   std::string render() const;

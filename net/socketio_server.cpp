@@ -41,6 +41,7 @@ bool socket::take_ack(packet& p) {
 
 void socket::mark_closed() {
   open_ = false;
+  held_.reset();
   expiry_timer_.reset();
   auto pending = std::move(acks_);
   acks_.clear();
@@ -65,14 +66,14 @@ socket::~socket() {
 }
 
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except, delivered_ptr once) {
+             std::shared_ptr<socket> except, delivered_ptr once, uint64_t offset) {
   if (!targets || targets->empty())
     return;
   auto& ctx = targets->front()->context();
-  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except), once = std::move(once)] {
+  boost::asio::post(ctx, [targets, f = std::move(f), except = std::move(except), once = std::move(once), offset] {
     for (auto& t : *targets)
       if (t != except && (!once || once->insert(t.get()).second))
-        t->deliver(f);
+        t->deliver(f, offset);
   });
 }
 
@@ -140,9 +141,23 @@ void socket::accept() {
     self->accepted_ = true;
     self->client_->ever_connected_ = true;
     self->client_->connect_timer_.reset();
-    std::string payload = "{\"sid\":\"" + self->sid_ + "\"}";
+    std::string payload = "{\"sid\":\"" + self->sid_ + "\"";
+    if (!self->pid_.empty())
+      payload += ",\"pid\":\"" + self->pid_ + "\"";
+    payload += "}";
     s.send(eio::text_frame(encode(packet_type::connect, self->nsp_, std::nullopt, payload)));
     self->check_expiry(s.owner().opts().ping_interval);
+  });
+}
+
+void socket::release(uint64_t head) {
+  boost::asio::post(ctx_, [self = shared_from_this(), head] {
+    auto held = std::move(self->held_);
+    if (!held || !self->open_)
+      return;
+    for (auto& [f, offset] : *held)
+      if (offset == 0 || offset > head)
+        self->deliver(f, offset);
   });
 }
 

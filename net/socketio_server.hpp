@@ -63,11 +63,33 @@ public:
   // I/O thread only: queues a frame if the socket is connected.
   // Nothing before the CONNECT answer: a socket joins rooms (its namespace's,
   // its profiles') before it is accepted, and as with Node's socket.io it
-  // hears of them only once it is connected.
-  void deliver(const eio::frame& f) {
-    if (open_ && accepted_)
+  // hears of them only once it is connected. While held (recovery), frames
+  // are kept with their offsets (0: not a stored event) until release().
+  void deliver(const eio::frame& f, uint64_t offset = 0) {
+    if (!open_)
+      return;
+    if (held_)
+      held_->emplace_back(f, offset);
+    else if (accepted_)
       raw_->send(f);
   }
+
+  // Connection-state recovery. I/O thread only: from now on, fan-outs to the
+  // socket are held instead of dropped or sent.
+  void hold() {
+    if (!held_)
+      held_ = std::make_unique<std::vector<std::pair<eio::frame, uint64_t>>>();
+  }
+  // Any thread (after what it sent before, e.g. the replayed events): sends
+  // the held frames with an offset above `head` (what the replay already
+  // covered) or without one, in order, and delivers directly again.
+  void release(uint64_t head);
+  // The socket's old id and its private session id, for a recovered session
+  // (the CONNECT answer is {sid, pid}). Set before accept() and before the
+  // socket joins any room, then fixed.
+  void set_sid(std::string sid) { sid_ = std::move(sid); }
+  void set_pid(std::string pid) { pid_ = std::move(pid); }
+  const std::string& pid() const { return pid_; }
   // Inbound backpressure (eio::inbound_gauge): whoever hands a packet from
   // on_packet to a consumer calls packet_in() (I/O thread), the consumer
   // packet_done() once finished with it (any thread). Packets never finished
@@ -116,7 +138,9 @@ private:
   bool open_ = true; // I/O thread only
   std::string nsp_;
   std::string sid_;
+  std::string pid_; // empty: the CONNECT answer is {sid} only
   std::string user_;
+  std::unique_ptr<std::vector<std::pair<eio::frame, uint64_t>>> held_; // I/O thread only
   const eio::handshake& handshake_;
   bool accepted_ = false;
   std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
@@ -174,8 +198,9 @@ using delivered_set = std::unordered_set<const socket*>;
 using delivered_ptr = std::shared_ptr<delivered_set>;
 
 // `once` (may be null): the publish's delivered set when it goes to several rooms.
+// `offset`: the record's, for a stored event (sockets being recovered hold it).
 void deliver(const std::shared_ptr<const socket_list>& targets, eio::frame f,
-             std::shared_ptr<socket> except, delivered_ptr once = nullptr);
+             std::shared_ptr<socket> except, delivered_ptr once = nullptr, uint64_t offset = 0);
 // The same for a packet with binary attachments (text frame first).
 void deliver(const std::shared_ptr<const socket_list>& targets, std::vector<eio::frame> fs,
              std::shared_ptr<socket> except);

@@ -20,12 +20,16 @@ struct record {
   uint64_t offset = 0; // 0 until the store assigns it
   int64_t ts_ms = 0;  // unix milliseconds (ISO-8601 on the wire)
   std::string sender; // user id; empty when published through the API
+  // The socket that sent it (it was not delivered to that socket, which is
+  // not given it again when its session is recovered); empty for the API.
+  // Not part of the history API.
+  std::string origin;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record& x) {
   return f(caf::meta::type_name("parley::store::record"), x.id, x.room, x.event, x.data, x.offset,
-           x.ts_ms, x.sender);
+           x.ts_ms, x.sender, x.origin);
 }
 
 // A Socket.IO session that connection-state recovery can restore: who it
@@ -39,6 +43,12 @@ struct session_row {
   uint64_t base = 0;              // the log's last offset when the session began
   int64_t disconnected_ms = 0;    // unix ms when it went away; 0 while connected
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_row& x) {
+  return f(caf::meta::type_name("parley::store::session_row"), x.pid, x.sid, x.nsp, x.user, x.rooms, x.base,
+           x.disconnected_ms);
+}
 
 // A new record id: 128 bits, hex.
 std::string new_record_id();

@@ -30,7 +30,7 @@ constexpr int schema_version = 1;
 constexpr const char* schema_sql = R"(
 CREATE TABLE IF NOT EXISTS messages(
   pos INTEGER PRIMARY KEY, id TEXT NOT NULL, room TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
-  ts INTEGER NOT NULL, sender TEXT);
+  ts INTEGER NOT NULL, sender TEXT, origin TEXT);
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages(room, pos);
 CREATE TABLE IF NOT EXISTS sessions(
   pid TEXT PRIMARY KEY, sid TEXT NOT NULL, nsp TEXT NOT NULL, user TEXT NOT NULL, rooms TEXT NOT NULL,
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WI
 PRAGMA user_version = 1;
 )";
 
-constexpr const char* record_columns = "pos, id, room, event, data, ts, sender";
+constexpr const char* record_columns = "pos, id, room, event, data, ts, sender, origin";
 
 // Rooms per `room IN (...)` statement in read_rooms; more rooms are read in
 // several statements and merged. Statements for up to this many rooms are
@@ -122,6 +122,7 @@ record column_record(sqlite3_stmt* s) {
   r.data = column_text(s, 4);
   r.ts_ms = sqlite3_column_int64(s, 5);
   r.sender = column_text(s, 6);
+  r.origin = column_text(s, 7);
   return r;
 }
 
@@ -404,8 +405,8 @@ private:
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
-      {&insert_, "INSERT INTO messages(pos, id, room, event, data, ts, sender) "
-                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+      {&insert_, "INSERT INTO messages(pos, id, room, event, data, ts, sender, origin) "
+                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&set_last_, "INSERT OR REPLACE INTO meta(key, value) VALUES('last_offset', ?1)"},
       {&upsert_session_, "INSERT OR REPLACE INTO sessions(pid, sid, nsp, user, rooms, base, disconnected) "
                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -539,7 +540,7 @@ private:
       auto& r = *records[i];
       use u(insert_.get());
       u.integer(static_cast<int64_t>(r.offset)).text(r.id).text(r.room).text(r.event).text(r.data);
-      u.integer(r.ts_ms).text_or_null(r.sender);
+      u.integer(r.ts_ms).text_or_null(r.sender).text_or_null(r.origin);
       if (auto err = run(u, "write"); !err.empty())
         return err;
       last = r.offset;

@@ -218,6 +218,7 @@ async function startParley() {
     `--parley.auth.jwt-secret=${SECRET}`,
     `--parley.api.key=${API_KEY}`,
     "--parley.log.level=warn",
+    `--parley.store.path=${join(dir, "parley.db")}`,
   ];
   const child = spawn(`${BUILD}/parley`, argv, { stdio: ["ignore", fd, fd] });
   closeSync(fd);

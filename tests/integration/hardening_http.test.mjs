@@ -124,13 +124,13 @@ describe("JSON nested too deep in an API body", () => {
     assert.deepEqual(deep.json, TOO_DEEP);
     const fine = await publish(60);
     assert.equal(fine.status, 200);
-    assert.deepEqual(fine.json, { ok: true });
+    assert.deepEqual(Object.keys(fine.json), ["ok", "id", "offset"]); // stored
   });
 
   it("the limit is 64 levels, the body's object included: data at 63 → 200, at 64 → 400", async () => {
     const at64 = await publish(63); // {"data":[…63…]}: 64 levels
     assert.equal(at64.status, 200);
-    assert.deepEqual(at64.json, { ok: true });
+    assert.deepEqual(Object.keys(at64.json), ["ok", "id", "offset"]); // stored
     const at65 = await publish(64);
     assert.equal(at65.status, 400);
     assert.deepEqual(at65.json, TOO_DEEP);

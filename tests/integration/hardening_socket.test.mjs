@@ -136,9 +136,9 @@ describe("requests take effect in the order they were sent", () => {
       ]);
       assert.equal((await api(parley.url, "POST", "/api/v1/publish", { room, event: "leak", data: i })).status, 200);
       await obs.rec.waitFor("leak", i + 1);
-      await api(parley.url, "POST", "/api/v1/publish", { room: "r:jl-fence", event: "fence", data: i });
-      await c.text(new RegExp(`^42\\["fence",${i}\\]$`), `round ${i}: the fence`, 5000, from);
-      assert.deepEqual(c.texts.slice(from + 2), [`42["fence",${i}]`], `round ${i}`);
+      const fence = await api(parley.url, "POST", "/api/v1/publish", { room: "r:jl-fence", event: "fence", data: i });
+      await c.text(new RegExp(`^42\\["fence",${i},"\\d+"\\]$`), `round ${i}: the fence`, 5000, from);
+      assert.deepEqual(c.texts.slice(from + 2), [`42["fence",${i},"${fence.json.offset}"]`], `round ${i}`);
     }
     c.close();
     obs.s.close();
@@ -190,7 +190,7 @@ describe("requests take effect in the order they were sent", () => {
         c.send(`40${prefix}${auth}`, `41${prefix}`, `40${prefix}${auth}`, `42${prefix}7["join",{"room":"${room}"}]`);
         await c.text(new RegExp(`^43${prefix}7\\[`), `round ${i}: the ack`);
         const [answer, ack] = c.texts.slice(1);
-        assert.match(answer ?? "", new RegExp(`^40${prefix}\\{"sid":"[A-Za-z0-9_-]+"\\}$`), `round ${i}: ${c.texts}`);
+        assert.match(answer ?? "", new RegExp(`^40${prefix}\\{"sid":"[A-Za-z0-9_-]+","pid":"[0-9a-f]{32}"\\}$`), `round ${i}: ${c.texts}`);
         assert.equal(ack, `43${prefix}7[{"joined":"${room}","userId":"cdc${i}"}]`, `round ${i}`);
         const { sid } = JSON.parse(answer.slice(2 + prefix.length));
         // The socket that answers a publish asking for acks is the one whose sid

@@ -1,9 +1,13 @@
 // The integration harness: starts the real build/parley on a port it picks,
 // mints tokens, connects real socket.io-client sockets, and waits for events
 // with deadlines so that no test can hang.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { io } from "socket.io-client";
 
 export const BUILD = process.env.PARLEY_BUILD_DIR ?? new URL("../../build", import.meta.url).pathname;
@@ -24,13 +28,22 @@ export async function startParley(extra = [], { expectExit = false, wrap = [] } 
   // An option given in `extra` replaces its default.
   const key = (a) => a.split("=")[0];
   const given = new Set(extra.map(key));
+  // A message log of its own, removed when it stops (unless the test named one).
+  let scratch;
+  if (!given.has("--parley.store.path") && !expectExit) {
+    scratch = mkdtempSync(join(tmpdir(), "parley-store-"));
+    defaults.push(`--parley.store.path=${join(scratch, "parley.db")}`);
+  }
   const args = [...defaults.filter((a) => !given.has(key(a))), ...extra];
   const cmd = [...wrap, `${BUILD}/parley`, ...args];
   const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
-  const exited = once(child, "exit").then(([code]) => code);
+  const exited = once(child, "exit").then(([code, signal]) => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    return code ?? signal;
+  });
   if (expectExit) {
     child.stdout.on("data", (d) => (stdout += d));
     const code = await withTimeout(exited, 10000, "parley to exit");
@@ -176,12 +189,22 @@ export function emitWithAck(socket, event, ...args) {
   return withTimeout(socket.timeout(5000).emitWithAck(event, ...args), 6000, `ack of ${event}`);
 }
 
+// The arguments of a stored event without its offset: the last argument,
+// checked to be one (a decimal string).
+export function stored(args) {
+  assert.equal(typeof args.at(-1), "string", `a stored event ends with its offset: ${JSON.stringify(args)}`);
+  assert.match(args.at(-1), /^[1-9]\d*$/);
+  return args.slice(0, -1);
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // POST/GET against the backend API.
-export async function api(url, method, path, body, { key = API_KEY, raw } = {}) {
+// `authorization` replaces the API key header (e.g. "Bearer <token>").
+export async function api(url, method, path, body, { key = API_KEY, raw, authorization } = {}) {
   const headers = { "content-type": "application/json" };
   if (key !== null) headers.authorization = `apikey ${key}`;
+  if (authorization !== undefined) headers.authorization = authorization;
   const res = await fetch(url + path, {
     method,
     headers,

@@ -3,7 +3,7 @@
 // joined from the token, send_message.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { api, connect, emitWithAck, recorder, startParley, token } from "./harness.mjs";
+import { api, connect, emitWithAck, recorder, startParley, stored, token } from "./harness.mjs";
 
 let parley;
 before(async () => {
@@ -76,11 +76,11 @@ describe("publish API", () => {
     const data = { conversationId: "pub", messageId: "m1", senderId: "x", type: "text", content: { text: "hi" }, status: "sent", timestamp: "2025-01-01T00:00:00.000Z" };
     const res = await api(parley.url, "POST", "/api/v1/publish", { room: "conversation:pub", event: "message:received", data });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json, { ok: true });
+    assert.deepEqual(Object.keys(res.json), ["ok", "id", "offset"]);
     const [ea] = await a.rec.waitFor("message:received");
     const [eb] = await b.rec.waitFor("message:received");
-    assert.deepEqual(ea.args, [data]);
-    assert.deepEqual(eb.args, [data]);
+    assert.deepEqual(ea.args, [data, res.json.offset]);
+    assert.deepEqual(eb.args, [data, res.json.offset]);
     // Fences. A later publish to conversation:pub is fanned out by the same room
     // actor behind the first, so a second copy to a or b would arrive before it.
     // c is not in that room: its fence goes through conversation:other, published
@@ -107,8 +107,8 @@ describe("publish API", () => {
       data: { newStatus: "running" },
     });
     assert.equal(res.status, 200);
-    assert.deepEqual((await a.rec.waitFor("session:status-changed"))[0].args, [{ newStatus: "running" }]);
-    assert.deepEqual((await b.rec.waitFor("session:status-changed"))[0].args, [{ newStatus: "running" }]);
+    assert.deepEqual(stored((await a.rec.waitFor("session:status-changed"))[0].args), [{ newStatus: "running" }]);
+    assert.deepEqual((await b.rec.waitFor("session:status-changed"))[0].args, [{ newStatus: "running" }, res.json.offsets["session:2"]]);
     // Later publishes to each of a's rooms are the fence: each room delivers in
     // order, so by then a second copy would have arrived.
     await api(parley.url, "POST", "/api/v1/publish", { room: "session:1", event: "fence" });
@@ -123,7 +123,7 @@ describe("publish API", () => {
     const op = await client({ sub: "op", profiles: ["p5", 6] }, "/");
     const res = await api(parley.url, "POST", "/api/v1/publish", { room: "profile:6", event: "message_toast", data: { messageId: 1 } });
     assert.equal(res.status, 200);
-    assert.deepEqual((await op.rec.waitFor("message_toast"))[0].args, [{ messageId: 1 }]);
+    assert.deepEqual((await op.rec.waitFor("message_toast"))[0].args, [{ messageId: 1 }, res.json.offset]);
     op.s.close();
   });
 });
@@ -161,7 +161,8 @@ describe("typing and messages", () => {
     a.s.emit("send_message", { chatId: "9", message: "hello" });
     const [sent] = await a.rec.waitFor("message_sent");
     const [got] = await b.rec.waitFor("message");
-    assert.deepEqual(got.args, sent.args);
+    const { offset, ...data } = sent.args[0];
+    assert.deepEqual(got.args, [data, offset]);
     assert.equal(got.args[0].message, "hello");
     assert.equal(got.args[0].userId, "amy");
     assert.equal(got.args[0].chatId, "9");

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { api, connect, emitWithAck, recorder, sleep, startParley, token, withTimeout } from "./harness.mjs";
+import { api, connect, emitWithAck, recorder, sleep, startParley, stored, token, withTimeout } from "./harness.mjs";
 import { startRtmSim } from "./rtm_harness.mjs";
 
 const BACKOFF_BASE_MS = 100;
@@ -170,20 +170,20 @@ describe("rtm", () => {
     await emit("7", chat(1001, 42, 7));
     const toast = { messageId: 1001, idUserFrom: 42, idUserTo: 7, dateCreated: DATE, type: "new_message", dialogId: "7-42" };
     const full = { ...toast, clientName: "Client 42", clientAvatar: avatar, preview: "Hello there", fromSelf: false };
-    assert.deepEqual((await op7.rec.waitFor("message_toast", 1))[0].args, [full]);
-    assert.deepEqual((await lurker7.rec.waitFor("message_toast", 1))[0].args, [full]);
-    assert.deepEqual((await op7.rec.waitFor("message", 1))[0].args, [
+    assert.deepEqual(stored((await op7.rec.waitFor("message_toast", 1))[0].args), [full]);
+    assert.deepEqual(stored((await lurker7.rec.waitFor("message_toast", 1))[0].args), [full]);
+    assert.deepEqual(stored((await op7.rec.waitFor("message", 1))[0].args), [
       { id: 1001, idUserFrom: 42, idUserTo: 7, type: "text", content: { message: "Hello <b>there</b>" }, message: "Hello there", dateCreated: DATE },
     ]);
 
     // Sent by the profile itself (the MessageSent shape, message at data.message).
     await emit("7", { type: "MessageSent", message: { id: 1002, idUserFrom: 7, idUserTo: 42, type: "text", content: { message: "Hi" }, dateCreated: DATE } });
-    assert.deepEqual((await op7.rec.waitFor("message_toast", 2))[1].args, [
+    assert.deepEqual(stored((await op7.rec.waitFor("message_toast", 2))[1].args), [
       { messageId: 1002, idUserFrom: 7, idUserTo: 42, dateCreated: DATE, type: "new_message", dialogId: "7-42", clientName: "Client 42", clientAvatar: avatar, preview: "Hi", fromSelf: true },
     ]);
 
     await emit("7", { type: "email", email: { id: 5001, id_user_from: 42, id_user_to: 7, id_correspondence: 900, title: "A letter", content: "<p>Dear&nbsp;Ann,</p><p>see you</p>", dateCreated: DATE } });
-    assert.deepEqual((await op7.rec.waitFor("message_toast", 3))[2].args, [
+    assert.deepEqual(stored((await op7.rec.waitFor("message_toast", 3))[2].args), [
       { messageId: 5001, idUserFrom: 42, idUserTo: 7, dateCreated: DATE, type: "new_email", dialogId: "7-42", correspondenceId: 900, title: "A letter", clientName: "Client 42", clientAvatar: avatar, preview: "Dear Ann, see you", fromSelf: false },
     ]);
 
@@ -196,13 +196,13 @@ describe("rtm", () => {
 
     // op7 is in profile:7 and dialog:7-42: each event reaches it once; lurker7 through profile:7.
     for (const who of [op7, lurker7]) {
-      assert.deepEqual(who.rec.of("message_read").map((e) => e.args), [[{ messageId: 1001, idInterlocutor: 42, dialogId: "7-42" }]]);
-      assert.deepEqual(who.rec.of("dialog_limit_changed").map((e) => e.args), [
+      assert.deepEqual(who.rec.of("message_read").map((e) => stored(e.args)), [[{ messageId: 1001, idInterlocutor: 42, dialogId: "7-42" }]]);
+      assert.deepEqual(who.rec.of("dialog_limit_changed").map((e) => stored(e.args)), [
         [{ idUser: 7, idInterlocutor: 42, limitLeft: 3, dialogId: "7-42" }],
         [{ idUser: 7, idInterlocutor: 42, limitLeft: 2, dialogId: "7-42" }],
       ]);
       assert.deepEqual(who.rec.of("typing").map((e) => e.args), [[{ dialogId: "7-42", idUser: 42, idInterlocutor: 7, isTyping: true }]]);
-      assert.deepEqual(who.rec.of("rtm.message").map((e) => e.args), [
+      assert.deepEqual(who.rec.of("rtm.message").map((e) => stored(e.args)), [
         [{ profileId: "7", type: "platform_Bonus", data: { type: "platform_Bonus", data: { amount: 5 } } }],
       ]);
       assert.deepEqual(toastsOf(who, 1001).length, 1);

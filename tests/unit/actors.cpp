@@ -9,7 +9,9 @@
 #include "actors/presence.hpp"
 #include "actors/room.hpp"
 #include "actors/runtime.hpp"
+#include "actors/store.hpp"
 #include "actors/supervisor.hpp"
+#include "net/metrics.hpp"
 #include "net/engineio_server.hpp"
 #include "net/socketio_server.hpp"
 
@@ -397,6 +399,111 @@ CAF_TEST(joins and publishes meet in one room actor and rooms spread over every 
   self->send_exit(c, caf::exit_reason::user_shutdown);
   run();
   CAF_CHECK_EQUAL(caf::to_string(directory_key(3)), "p_dir_3");
+}
+
+// The publish path of a stored event: directory → room (its members become
+// the fan-out) → store, which commits in groups and only then answers and
+// delivers, each event with its offset as the last argument. (sched.run()
+// runs messages only: the fixture's run() would also fire the store's
+// periodic timer for ever.)
+struct store_rig {
+  std::shared_ptr<store_memory> mem = std::make_shared<store_memory>();
+  runtime_ptr rt;
+  caf::actor store;
+  store_rig(caf::actor_system& sys, uint64_t batch) {
+    settings s;
+    s.rooms.directory_shards = 1;
+    s.store.commit_batch = batch;
+    s.store.max_per_room = 0;
+    s.store.max_age = duration{0};
+    rt = std::make_shared<const runtime>(sys, s, std::nullopt);
+    mem->db = store::make_memory_backend();
+    mem->where = "memory";
+    store = sys.spawn(store_actor, rt, mem);
+    sys.registry().put(store_key(), caf::actor_cast<caf::strong_actor_ptr>(store));
+  }
+};
+
+store::record make_rec(const std::string& room, const std::string& data) {
+  store::record r;
+  r.id = "id-" + data;
+  r.room = room;
+  r.event = "news";
+  r.data = data;
+  r.ts_ms = 1;
+  return r;
+}
+
+CAF_TEST(stored publishes are committed in one group then answered and delivered with their offsets) {
+  store_rig rig{sys, 512};
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
+  auto c1 = conn(), c2 = conn();
+  auto s1 = make_socket(), s2 = make_socket("/messages");
+  sched.run();
+  for (auto [c, s] : {std::pair{c1, s1}, std::pair{c2, s2}})
+    self->send(dir, join_atom::value, std::string{"chat:1"}, c, s);
+  sched.run();
+  for (int i = 0; i < 2; ++i)
+    expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  auto commits = counters().store_commits.load();
+  self->send(dir, publish_atom::value, make_rec("chat:1", "1"), s1->sid(), sio::delivered_ptr{});
+  self->send(dir, publish_atom::value, make_rec("chat:1", "2"), std::string{}, sio::delivered_ptr{});
+  self->send(dir, publish_atom::value, make_rec("chat:nobody", "3"), std::string{}, sio::delivered_ptr{});
+  sched.run();
+  // Waiting for the commit interval: nothing answered, nothing delivered.
+  CAF_CHECK(self->mailbox().empty());
+  CAF_CHECK_EQUAL(delivered(0).size(), 0u);
+  CAF_CHECK_EQUAL(delivered(1).size(), 0u);
+  CAF_CHECK_EQUAL(counters().store_commits.load(), commits);
+  sched.trigger_timeouts();
+  sched.run();
+  CAF_CHECK_EQUAL(counters().store_commits.load(), commits + 1);
+  expect((uint64_t), from(_).to(self).with(1u));
+  expect((uint64_t), from(_).to(self).with(2u));
+  expect((uint64_t), from(_).to(self).with(3u));
+  auto d0 = delivered(0), d1 = delivered(1);
+  CAF_REQUIRE_EQUAL(d0.size(), 1u); // the sender is skipped for its own record
+  // Offsets are given in arrival at the store: the record of the room
+  // without members came straight from the shard, ahead of the other two.
+  CAF_CHECK_EQUAL(d0[0], "42[\"news\",2,\"3\"]");
+  CAF_REQUIRE_EQUAL(d1.size(), 2u);
+  CAF_CHECK_EQUAL(d1[0], "42/messages,[\"news\",1,\"2\"]");
+  CAF_CHECK_EQUAL(d1[1], "42/messages,[\"news\",2,\"3\"]");
+  // The room nobody is in has its record all the same.
+  self->send(rig.store, store_history_atom::value, std::string{"chat:nobody"}, uint64_t{0}, uint64_t{0},
+             uint64_t{10}, false);
+  sched.run();
+  std::vector<store::record> got;
+  self->receive([&](std::vector<store::record>& recs) { got = std::move(recs); },
+                caf::after(std::chrono::seconds(1)) >> [] { CAF_FAIL("no history"); });
+  CAF_REQUIRE_EQUAL(got.size(), 1u);
+  CAF_CHECK_EQUAL(got[0].offset, 1u);
+  CAF_CHECK_EQUAL(got[0].data, "3");
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  self->send_exit(rig.store, caf::exit_reason::user_shutdown);
+  for (auto& c : {c1, c2})
+    self->send_exit(c, caf::exit_reason::user_shutdown);
+  sys.registry().erase(store_key());
+  sched.run();
+}
+
+CAF_TEST(a full batch is committed at once without waiting for the interval) {
+  store_rig rig{sys, 2};
+  auto commits = counters().store_commits.load();
+  for (auto d : {"1", "2", "3"})
+    self->send(rig.store, store_append_atom::value, make_rec("r", d), fanout_ptr{});
+  sched.run();
+  CAF_CHECK_EQUAL(counters().store_commits.load(), commits + 1);
+  expect((uint64_t), from(rig.store).to(self).with(1u));
+  expect((uint64_t), from(rig.store).to(self).with(2u));
+  CAF_CHECK(self->mailbox().empty());
+  sched.trigger_timeouts();
+  sched.run();
+  CAF_CHECK_EQUAL(counters().store_commits.load(), commits + 2);
+  expect((uint64_t), from(rig.store).to(self).with(3u));
+  self->send_exit(rig.store, caf::exit_reason::user_shutdown);
+  sys.registry().erase(store_key());
+  sched.run();
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -103,6 +103,7 @@ record rec(uint64_t offset, std::string room, int64_t ts_ms = 1000) {
   r.offset = offset;
   r.ts_ms = ts_ms;
   r.sender = offset % 2 ? "user-" + std::to_string(offset) : ""; // some sent through the API
+  r.origin = offset % 2 ? "sid-" + std::to_string(offset) : "";
   return r;
 }
 
@@ -157,6 +158,7 @@ void check_same(const record& got, const record& want) {
   CAF_CHECK_EQUAL(got.offset, want.offset);
   CAF_CHECK_EQUAL(got.ts_ms, want.ts_ms);
   CAF_CHECK_EQUAL(got.sender, want.sender);
+  CAF_CHECK_EQUAL(got.origin, want.origin);
 }
 
 void check_same(const session_row& got, const session_row& want) {
@@ -544,6 +546,7 @@ CAF_TEST(every byte and multi-byte UTF-8 round trip) {
     r.event = all_bytes();
     r.data = all_bytes();
     r.sender = all_bytes();
+    r.origin = all_bytes();
     r.offset = 1;
     r.ts_ms = -1;
     record other = rec(2, all_bytes().substr(0, 127)); // the same name without the UTF-8 tail

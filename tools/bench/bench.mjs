@@ -6,8 +6,8 @@
 //
 //   node tools/bench/bench.mjs [--quick] [--only=name,name] [--update-readme]
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -78,7 +78,9 @@ function log(...a) {
 // the hard one; resolves with {url, pid, stop}.
 async function startServer(kind, presence, rateLimit = false) {
   let cmd;
+  let scratch; // Parley's message log, removed when it stops
   if (kind === "parley") {
+    scratch = mkdtempSync(join(tmpdir(), "parley-bench-"));
     const conf = readFileSync(join(root, "config/caf-application.conf"), "utf8")
       .replace(/^broadcast=true$/m, `broadcast=${presence}`)
       .replace(/^level="info"$/m, 'level="warn"')
@@ -89,7 +91,8 @@ async function startServer(kind, presence, rateLimit = false) {
       // The fan-out and chat publishers send more than a chat user would: the
       // per-socket event rate limit is off here (the peer has none either),
       // except in the scenarios that show it at work.
-      "--parley.limits.max-connections=200000", ...(rateLimit ? [] : ["--parley.limits.events-per-second=0"])];
+      "--parley.limits.max-connections=200000", `--parley.store.path=${join(scratch, "parley.db")}`,
+      ...(rateLimit ? [] : ["--parley.limits.events-per-second=0"])];
   } else {
     cmd = ["node", join(root, "tools/bench/peer/server.mjs"), "--port=0", `--secret=${SECRET}`, `--presence-broadcast=${presence}`];
   }
@@ -116,8 +119,12 @@ async function startServer(kind, presence, rateLimit = false) {
     pid: child.pid, // sh exec'd taskset, which exec'd the server: same pid
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", resolve);
+        const done = () => {
+          if (scratch) rmSync(scratch, { recursive: true, force: true });
+          resolve();
+        };
+        if (child.exitCode !== null) return done();
+        child.once("exit", done);
         child.kill("SIGTERM");
         setTimeout(() => child.kill("SIGKILL"), 5000);
       }),

@@ -26,6 +26,7 @@
 #include "actors/rtm_supervisor.hpp"
 #include "actors/rtm_translator.hpp"
 #include "actors/runtime.hpp"
+#include "actors/store.hpp"
 #include "actors/supervisor.hpp"
 #include "config/settings.hpp"
 #include "net/api.hpp"
@@ -102,6 +103,20 @@ int main(int argc, char** argv) {
 
     // What a shard and presence hold outlives their restarts (held here).
     std::vector<child_spec> children;
+    // The message log, on a thread of its own (detached); its backend stays
+    // open across restarts of the actor.
+    auto log = std::make_shared<store_memory>();
+    if (s.store.backend == "memory") {
+      log->db = store::make_memory_backend();
+      log->where = "memory";
+    } else {
+      log->db = store::make_sqlite_backend(
+        s.store.path, s.store.sync == "normal" ? store::sync_mode::normal : store::sync_mode::full);
+      log->where = s.store.path;
+    }
+    children.push_back({store_key(), [rt, log](caf::actor_system& sys) {
+                          return sys.spawn<caf::detached>(store_actor, rt, log);
+                        }});
     for (size_t i = 0; i < s.rooms.directory_shards; ++i) {
       auto memory = std::make_shared<directory_memory>();
       children.push_back({directory_key(i), [memory](caf::actor_system& sys) { return sys.spawn(directory, memory); }});

@@ -1,0 +1,407 @@
+#include "actors/store.hpp"
+
+#include <chrono>
+#include <utility>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
+#include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/metrics.hpp"
+#include "net/socketio_packet.hpp"
+
+namespace parley {
+
+caf::atom_value store_key() {
+  return caf::atom("p_store");
+}
+
+std::string stored_event_array(const store::record& r, bool with_offset) {
+  auto body = sio::event_array(r.event, r.data);
+  if (with_offset) {
+    body.pop_back(); // ']'
+    body += ",\"";
+    body += std::to_string(r.offset);
+    body += "\"]";
+  }
+  return body;
+}
+
+namespace {
+
+using self_ptr = caf::stateful_actor<store_state>*;
+
+// The store's timers. A delayed message to the detached store itself would
+// keep a reference to it in CAF's clock after it stopped, and the actor
+// system waits, at exit, until every detached actor is destroyed: this
+// scheduled actor holds the timers instead and sends the store what is due.
+// It stops when the store does.
+struct store_timer_state {
+  static inline const char* name = "store-timer";
+};
+
+caf::behavior store_timer(caf::stateful_actor<store_timer_state>* self, caf::actor store) {
+  self->monitor(store);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  return {
+    [self](caf::timespan delay, caf::message& what) { self->delayed_send(self, delay, timeout_atom::value, what); },
+    [self, store](timeout_atom, caf::message& what) { self->send(store, what); },
+  };
+}
+
+// `what` reaches the store after `delay`.
+template <class Duration>
+void later(self_ptr self, Duration delay, caf::message what) {
+  self->send(self->state.timer, std::chrono::duration_cast<caf::timespan>(delay), std::move(what));
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+caf::error unavailable(const std::string& why) {
+  return caf::make_error(caf::sec::runtime_error, "store_unavailable: " + why);
+}
+
+void load_sessions(self_ptr self);
+
+// Opens the backend; a failure is logged once per cause and retried later.
+void try_open(self_ptr self) {
+  auto& mem = *self->state.mem;
+  if (mem.open)
+    return;
+  auto err = mem.db->open();
+  if (!err.empty()) {
+    if (err != mem.open_error)
+      spdlog::error("store: {}; publishes to stored rooms are refused (503 store_unavailable) until it opens",
+                    err);
+    mem.open_error = err;
+    later(self, std::chrono::seconds(5), caf::make_message(store_open_atom::value));
+    return;
+  }
+  mem.open = true;
+  mem.last = std::max(mem.last, mem.db->last_offset());
+  std::vector<std::pair<std::string, uint64_t>> counts;
+  if (auto e = mem.db->room_counts(counts); e.empty())
+    for (auto& [room, n] : counts)
+      mem.counts[room] = n;
+  counters().store_available.store(1, std::memory_order_relaxed);
+  if (self->state.rt->cfg.recovery.enabled && mem.sessions.empty())
+    load_sessions(self);
+  if (!mem.open_error.empty())
+    spdlog::info("store: {} is open again", mem.where);
+  mem.open_error.clear();
+  spdlog::info("store: {} open, last offset {}", mem.where, mem.last);
+}
+
+// Hands a committed record to the I/O thread: one frame per namespace among
+// its receivers, its offset as the event's last argument.
+void fan_out(const store_state& st, const store::record& r, const fanout& to) {
+  if (to.by_nsp.empty())
+    return;
+  auto body = stored_event_array(r, st.rt->cfg.recovery.enabled);
+  uint64_t n = 0;
+  for (auto& [nsp, targets] : to.by_nsp) {
+    if (!targets || targets->empty())
+      continue;
+    n += targets->size();
+    sio::deliver(targets, eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body)), to.except,
+                 to.once, r.offset);
+  }
+  counters().fanouts.fetch_add(1, std::memory_order_relaxed);
+  counters().deliveries.fetch_add(n - (to.except && n > 0 ? 1 : 0), std::memory_order_relaxed);
+}
+
+// Commits what waits, then answers each publisher and fans each record out,
+// in offset order.
+void flush(self_ptr self) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  if (!mem.open || (st.batch.empty() && st.session_writes.empty() && st.session_deletes.empty()))
+    return;
+  auto batch = std::move(st.batch);
+  st.batch.clear();
+  std::vector<const store::record*> recs;
+  recs.reserve(batch.size());
+  for (auto& it : batch)
+    recs.push_back(&it.rec);
+  std::vector<store::session_row> rows;
+  rows.reserve(st.session_writes.size());
+  for (auto& [pid, row] : st.session_writes)
+    rows.push_back(row);
+  std::vector<std::string> gone{st.session_deletes.begin(), st.session_deletes.end()};
+  auto err = mem.db->commit(recs, rows, gone);
+  if (!err.empty()) {
+    // Session changes are tried again with the next commit; records are refused.
+    if (!batch.empty())
+      spdlog::error("store: commit of {} records failed: {}; they were refused (503 store_unavailable)",
+                    batch.size(), err);
+    else
+      spdlog::error("store: writing {} session changes failed: {}; trying again", rows.size() + gone.size(), err);
+    counters().store_failures.fetch_add(batch.size(), std::memory_order_relaxed);
+    for (auto& it : batch)
+      it.rp.deliver(unavailable(err));
+    if (!st.flush_armed) {
+      st.flush_armed = true;
+      later(self, std::chrono::seconds(1), caf::make_message(store_flush_atom::value));
+    }
+    return;
+  }
+  st.session_writes.clear();
+  st.session_deletes.clear();
+  counters().store_commits.fetch_add(1, std::memory_order_relaxed);
+  counters().store_records.fetch_add(batch.size(), std::memory_order_relaxed);
+  for (auto& it : batch) {
+    ++mem.counts[it.rec.room];
+    if (it.to)
+      fan_out(st, it.rec, *it.to);
+    it.rp.deliver(it.rec.offset);
+  }
+}
+
+// Something waits to be committed: the next commit within commit-interval.
+void arm(self_ptr self) {
+  auto& st = self->state;
+  auto& cfg = st.rt->cfg.store;
+  if (st.batch.size() >= cfg.commit_batch || cfg.commit_interval.count() == 0) {
+    flush(self);
+  } else if (!st.flush_armed) {
+    st.flush_armed = true;
+    later(self, cfg.commit_interval, caf::make_message(store_flush_atom::value));
+  }
+}
+
+void write_session(self_ptr self, const store::session_row& row) {
+  self->state.session_writes[row.pid] = row;
+  arm(self);
+}
+
+void delete_session(self_ptr self, const std::string& pid) {
+  auto& st = self->state;
+  st.mem->sessions.erase(pid);
+  st.session_writes.erase(pid);
+  st.session_deletes.insert(pid);
+  arm(self);
+}
+
+// Sessions disconnected longer than max-disconnection are forgotten.
+void expire_sessions(self_ptr self, int64_t now) {
+  auto& mem = *self->state.mem;
+  auto limit = self->state.rt->cfg.recovery.max_disconnection.count();
+  std::vector<std::string> old;
+  for (auto& [pid, row] : mem.sessions)
+    if (row.disconnected_ms != 0 && now - row.disconnected_ms > limit)
+      old.push_back(pid);
+  for (auto& pid : old)
+    delete_session(self, pid);
+}
+
+// At open: the stored sessions. Those still marked connected belonged to a
+// Parley that stopped or crashed: they went away now.
+void load_sessions(self_ptr self) {
+  auto& mem = *self->state.mem;
+  std::vector<store::session_row> rows;
+  if (auto err = mem.db->load_sessions(rows); !err.empty()) {
+    spdlog::error("store: reading sessions failed: {}; sessions before this start cannot be recovered", err);
+    return;
+  }
+  auto now = now_ms();
+  for (auto& row : rows) {
+    if (row.disconnected_ms == 0) {
+      row.disconnected_ms = now;
+      write_session(self, row);
+    }
+    mem.sessions[row.pid] = std::move(row);
+  }
+  expire_sessions(self, now);
+  if (!mem.sessions.empty())
+    spdlog::info("store: {} sessions can be recovered", mem.sessions.size());
+}
+
+// Retention: rooms past max-per-room (with some slack, so a busy room is not
+// trimmed at every commit) and, every ten seconds, records past max-age.
+void trim(self_ptr self) {
+  auto& st = self->state;
+  auto& mem = *st.mem;
+  auto& cfg = st.rt->cfg.store;
+  if (!mem.open)
+    return;
+  uint64_t removed = 0;
+  if (cfg.max_per_room > 0) {
+    auto slack = std::max<uint64_t>(1, cfg.max_per_room / 16);
+    for (auto& [room, n] : mem.counts) {
+      if (n < cfg.max_per_room + slack)
+        continue;
+      uint64_t r = 0;
+      if (auto err = mem.db->trim(room, cfg.max_per_room, 0, r); !err.empty()) {
+        spdlog::warn("store: retention of room {} failed: {}", room, err);
+        continue;
+      }
+      n -= std::min(n, r);
+      removed += r;
+    }
+  }
+  auto now = now_ms();
+  if (cfg.max_age.count() > 0 && now - mem.aged_ms >= 10000) {
+    mem.aged_ms = now;
+    uint64_t r = 0;
+    if (auto err = mem.db->trim({}, 0, now - cfg.max_age.count(), r); !err.empty()) {
+      spdlog::warn("store: retention by age failed: {}", err);
+    } else if (r > 0) {
+      removed += r;
+      std::vector<std::pair<std::string, uint64_t>> counts;
+      if (mem.db->room_counts(counts).empty()) {
+        mem.counts.clear();
+        for (auto& [room, n] : counts)
+          mem.counts[room] = n;
+      }
+    }
+  }
+  for (auto it = mem.counts.begin(); it != mem.counts.end();)
+    it = it->second == 0 ? mem.counts.erase(it) : std::next(it);
+  if (removed > 0) {
+    counters().store_trimmed.fetch_add(removed, std::memory_order_relaxed);
+    spdlog::debug("store: retention removed {} records", removed);
+  }
+}
+
+} // namespace
+
+caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt, std::shared_ptr<store_memory> mem) {
+  self->state.mem = std::move(mem);
+  self->state.rt = std::move(rt);
+  self->state.timer = self->spawn(store_timer, caf::actor{self});
+  try_open(self);
+  later(self, std::chrono::seconds(1), caf::make_message(store_trim_atom::value));
+  // Stopping: what waits is committed first (its publishers are answered).
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    if (self->state.mem->open)
+      flush(self);
+    self->quit(em.reason);
+  });
+  self->attach_functor([] { counters().store_available.store(0, std::memory_order_relaxed); });
+  return {
+    [self](store_append_atom, store::record& rec, const fanout_ptr& to) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      auto& mem = *st.mem;
+      if (!mem.open) {
+        counters().store_failures.fetch_add(1, std::memory_order_relaxed);
+        return unavailable(mem.open_error);
+      }
+      rec.offset = ++mem.last;
+      if (rec.ts_ms == 0)
+        rec.ts_ms = now_ms();
+      auto rp = self->make_response_promise();
+      st.batch.push_back({std::move(rec), to, rp});
+      arm(self);
+      return rp;
+    },
+    [self](session_open_atom, store::session_row& row) {
+      auto& mem = *self->state.mem;
+      if (!mem.open)
+        return;
+      row.base = mem.last;
+      row.disconnected_ms = 0;
+      write_session(self, row);
+      mem.sessions[row.pid] = std::move(row);
+    },
+    [self](session_rooms_atom, const std::string& pid, std::vector<std::string>& rooms) {
+      auto& mem = *self->state.mem;
+      auto it = mem.sessions.find(pid);
+      if (it == mem.sessions.end())
+        return;
+      it->second.rooms = std::move(rooms);
+      write_session(self, it->second);
+    },
+    [self](session_close_atom, const std::string& pid, bool recoverable) {
+      auto& mem = *self->state.mem;
+      auto it = mem.sessions.find(pid);
+      if (it == mem.sessions.end())
+        return;
+      if (!recoverable) {
+        delete_session(self, pid);
+        return;
+      }
+      it->second.disconnected_ms = now_ms();
+      write_session(self, it->second);
+    },
+    [self](session_take_atom, const std::string& pid, const std::string& nsp, const std::string& user,
+           const std::string& offset_text, bool has_offset,
+           const std::vector<std::string>& rooms) -> caf::result<store::session_row, uint64_t> {
+      auto& mem = *self->state.mem;
+      auto fail = [](std::string why) { return caf::make_error(caf::sec::runtime_error, std::move(why)); };
+      if (!mem.open)
+        return fail("the store is unavailable");
+      auto it = mem.sessions.find(pid);
+      if (it == mem.sessions.end())
+        return fail("unknown or expired session");
+      auto& row = it->second;
+      if (row.nsp != nsp || row.user != user)
+        return fail("the session belongs to another user or namespace");
+      if (row.disconnected_ms == 0)
+        return fail("the session is still connected");
+      auto now = now_ms();
+      if (now - row.disconnected_ms > self->state.rt->cfg.recovery.max_disconnection.count()) {
+        delete_session(self, pid);
+        return fail("the session expired");
+      }
+      uint64_t after = row.base;
+      if (has_offset) {
+        if (offset_text.empty() || offset_text.size() > 19
+            || offset_text.find_first_not_of("0123456789") != std::string::npos)
+          return fail("the offset is not one of this log's");
+        after = std::stoull(offset_text);
+        if (after > mem.last)
+          return fail("the offset is not one of this log's");
+      }
+      for (auto* list : {&std::as_const(row.rooms), &rooms})
+        for (auto& room : *list)
+          if (mem.db->horizon(room) > after)
+            return fail("retention removed messages of " + room + " after that offset");
+      row.disconnected_ms = 0;
+      write_session(self, row);
+      return caf::make_result(row, after);
+    },
+    [self](replay_atom, const std::vector<std::string>& rooms,
+           uint64_t after) -> caf::result<std::vector<store::record>, uint64_t> {
+      auto& mem = *self->state.mem;
+      if (!mem.open)
+        return unavailable(mem.open_error);
+      flush(self); // everything handed out so far is committed and fanned out
+      std::vector<store::record> out;
+      if (auto err = mem.db->read_rooms(rooms, after, 1000000, out); !err.empty()) {
+        spdlog::error("store: replay failed: {}", err);
+        return unavailable(err);
+      }
+      return caf::make_result(std::move(out), mem.last);
+    },
+    [self](store_flush_atom) {
+      self->state.flush_armed = false;
+      flush(self);
+    },
+    [self](store_history_atom, const std::string& room, uint64_t after, uint64_t before, uint64_t limit,
+           bool newest) -> caf::result<std::vector<store::record>> {
+      auto& mem = *self->state.mem;
+      if (!mem.open)
+        return unavailable(mem.open_error);
+      std::vector<store::record> out;
+      if (auto err = mem.db->read_room(room, after, before, limit, newest, out); !err.empty()) {
+        spdlog::error("store: reading room {} failed: {}", room, err);
+        return unavailable(err);
+      }
+      return out;
+    },
+    [self](store_trim_atom) {
+      trim(self);
+      if (self->state.mem->open)
+        expire_sessions(self, now_ms());
+      later(self, std::chrono::seconds(1), caf::make_message(store_trim_atom::value));
+    },
+    [self](store_open_atom) { try_open(self); },
+  };
+}
+
+} // namespace parley

@@ -1,0 +1,102 @@
+// The store actor: the message log of this node. It runs detached (on a thread
+// of its own), so a commit's fsync never blocks a scheduler worker or the I/O
+// thread. It assigns offsets in arrival order, commits records in groups (all
+// that arrive within parley.store.commit-interval, at most commit-batch), and
+// only then answers the publishers and fans the records out, in offset order,
+// with one hop per record onto the I/O thread.
+//
+//   api / connection / translator ──publish(record)──▶ directory shard ──▶ room
+//       ──(append, record, fanout)──▶ store ──commit──▶ I/O fan-out, reply offset
+//
+// The room adds who receives the record on this node (its members when the
+// publish passed it); a room without members sends no actor and no fan-out, but
+// the record is stored all the same.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/runtime.hpp"
+#include "store/backend.hpp"
+
+namespace parley {
+
+// Who receives a record on this node: the room's members per namespace at the
+// time the publish passed the room. Local only (sockets).
+struct fanout {
+  std::vector<std::pair<std::string, std::shared_ptr<const sio::socket_list>>> by_nsp;
+  socket_ptr except;        // the sender's socket, skipped
+  sio::delivered_ptr once;  // one publish to several rooms: each socket gets it once
+};
+using fanout_ptr = std::shared_ptr<const fanout>;
+
+// What outlives one incarnation of the store actor (the supervisor's spec
+// holds it): the open backend and the offsets it handed out.
+struct store_memory {
+  std::unique_ptr<store::backend> db;
+  std::string where;         // for log lines: the path, or "memory"
+  bool open = false;
+  std::string open_error;    // why the last open failed
+  uint64_t last = 0;         // the last offset handed out
+  std::unordered_map<std::string, uint64_t> counts; // records per room (retention by count)
+  int64_t aged_ms = 0;       // when retention by age last ran
+  // Recoverable Socket.IO sessions by pid (loaded at open, written through).
+  std::unordered_map<std::string, store::session_row> sessions;
+};
+
+struct store_state {
+  std::shared_ptr<store_memory> mem;
+  runtime_ptr rt;
+  struct item {
+    store::record rec;
+    fanout_ptr to;
+    caf::response_promise rp;
+  };
+  std::vector<item> batch; // waiting for the next commit
+  // Session changes waiting for the next commit (the newest row per pid).
+  std::unordered_map<std::string, store::session_row> session_writes;
+  std::unordered_set<std::string> session_deletes;
+  bool flush_armed = false;
+  caf::actor timer; // see store_timer in store.cpp
+  static inline const char* name = "store";
+};
+
+// Messages:
+//   (store_append_atom, record, fanout|null) -> uint64_t offset, once committed
+//       (an error "store_unavailable: ..." when the store is not open or the commit failed)
+//   (store_history_atom, room, after, before, limit, newest) -> std::vector<store::record>
+// Connection-state recovery (sessions are written with the next commit):
+//   (session_open_atom, session_row)   a new session (its base: the last offset now)
+//   (session_rooms_atom, pid, rooms)   the rooms it is in changed
+//   (session_close_atom, pid, recoverable)   gone: kept max-disconnection, or deleted
+//   (session_take_atom, pid, nsp, user, offset_text, has_offset, rooms)
+//       -> (session_row, uint64_t after)   a disconnected session of that user and
+//       namespace, within max-disconnection, that can replay from the offset
+//       (or from its base without one) over its rooms and `rooms`; it is
+//       connected again. An error otherwise (the reason, for the log).
+//   (replay_atom, rooms, after) -> (std::vector<store::record>, uint64_t head)
+//       everything committed in those rooms after `after`, once what waits is
+//       committed; head: the last offset committed (the socket's held fan-outs
+//       up to it are in the replay)
+//   (store_flush_atom), (store_trim_atom), (store_open_atom)   its own timers
+caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt, std::shared_ptr<store_memory> mem);
+
+// The registry name of the store actor ("p_store").
+caf::atom_value store_key();
+
+// The Socket.IO EVENT array of a stored record: ["event",data,"offset"]
+// (the offset only when connection-state recovery is on).
+std::string stored_event_array(const store::record& r, bool with_offset);
+
+} // namespace parley
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(parley::fanout_ptr)

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { after, before, describe, it } from "node:test";
-import { BUILD, SECRET, startParley, withTimeout } from "./harness.mjs";
+import { API_KEY, BUILD, SECRET, startParley, withTimeout } from "./harness.mjs";
 
 const PEER = new URL("../../tools/bench/peer/server.mjs", import.meta.url).pathname;
 
@@ -33,8 +33,10 @@ async function loadgen(url, pid, args, secret = SECRET) {
   return { ...r, json };
 }
 
-async function startPeer() {
-  const child = spawn("node", [PEER, "--port=0", `--secret=${SECRET}`], { stdio: ["ignore", "pipe", "pipe"] });
+async function startPeer(extra = []) {
+  const child = spawn("node", [PEER, "--port=0", `--secret=${SECRET}`, `--api-key=${API_KEY}`, ...extra], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let text = "";
   const url = await withTimeout(
     new Promise((resolve, reject) => {
@@ -152,6 +154,78 @@ for (const kind of ["parley", "peer"]) {
       assert.equal(json.protocol_errors, 5);
     });
 
+    // The peer answers {"ok":true} only: no id or offset to check.
+    const publishArgs = () => ["--scenario=publish", `--api-key=${API_KEY}`, ...(kind === "peer" ? ["--no-offsets"] : [])];
+
+    it("publish at a fixed rate: every publish is answered 200 once, offsets growing per connection", async () => {
+      const { code, json } = await loadgen(s().url, s().pid, [
+        ...publishArgs(), "--rate=500", "--connections=8", "--rooms=3", "--warmup=0.2", "--duration=1",
+      ]);
+      assert.equal(code, 0, json.error);
+      assert.equal(json.mode, "fixed-rate");
+      assert.equal(json.connections, 8);
+      // Publish k is due at k/500 s: 600 of them by the window's end (1.2 s), 500 inside it.
+      assert.ok(Math.abs(json.publishes_sent - 600) <= 1, `sent ${json.publishes_sent}`);
+      assert.equal(json.acked, json.publishes_sent);
+      assert.ok(Math.abs(json.ack_count - 500) <= 1, `timed ${json.ack_count}`);
+      assert.equal(json.non_200, 0);
+      assert.equal(json.transport_errors, 0);
+      assert.equal(json.unanswered, 0);
+      assert.equal(json.answers_without_offset, 0);
+      assert.equal(json.offset_order_violations, 0);
+      assert.ok(json.ack_p50_us > 0 && json.ack_p50_us <= json.ack_max_us);
+      assert.ok(json.server_cpu_us > 0, "the server's CPU is read from /proc");
+    });
+
+    it("publish at a fixed in-flight count: each connection sends again once answered", async () => {
+      const { code, json } = await loadgen(s().url, s().pid, [...publishArgs(), "--inflight=4", "--warmup=0.1", "--duration=0.4"]);
+      assert.equal(code, 0, json.error);
+      assert.equal(json.mode, "fixed-in-flight");
+      assert.equal(json.connections, 4);
+      assert.ok(json.publishes_sent >= 4);
+      assert.equal(json.acked, json.publishes_sent);
+      assert.equal(json.unanswered, 0);
+      assert.equal(json.non_200, 0);
+      assert.equal(json.offset_order_violations, 0);
+    });
+
+    it("publish with a wrong api key: the run fails with the first answer", async () => {
+      const { code, json } = await loadgen(s().url, s().pid, [
+        "--scenario=publish", "--api-key=wrong", "--rate=50", "--connections=2", "--warmup=0", "--duration=0.2",
+      ]);
+      assert.equal(code, 1);
+      assert.equal(json.acked, 0);
+      assert.equal(json.non_200, json.publishes_sent);
+      assert.match(json.error, /answers were not 200; the first: 401 /);
+    });
+
+    it("replay: a cut client recovers every missed event once and in order", async () => {
+      // The peer recovers only with socket.io's connectionStateRecovery on.
+      const server = kind === "peer" ? await startPeer(["--recovery=true"]) : s();
+      try {
+        const { code, json } = await loadgen(server.url, server.pid, [
+          "--scenario=replay", `--api-key=${API_KEY}`, "--count=500", "--runs=2", "--connections=16",
+        ]);
+        assert.equal(code, 0, json.error);
+        assert.equal(json.recovered, true);
+        assert.equal(json.runs_recovered, 2);
+        assert.equal(json.runs_complete, 2);
+        assert.equal(json.expected, 1000);
+        assert.equal(json.received, 1000);
+        assert.equal(json.missing, 0);
+        assert.equal(json.duplicates, 0);
+        assert.equal(json.replayed_again, 0);
+        assert.equal(json.reordered, 0);
+        assert.equal(json.offset_mismatches, 0);
+        assert.equal(json.foreign_events, 0);
+        assert.equal(json.non_200, 0);
+        assert.equal(json.replay_ms_runs.length, 2);
+        assert.ok(json.replay_ms > 0 && json.replay_ms_min <= json.replay_ms && json.replay_ms <= json.replay_ms_max);
+      } finally {
+        if (server !== s()) await server.stop();
+      }
+    });
+
     it("presence churn: every observer sees every churned user come and go", async () => {
       const { json } = await loadgen(s().url, s().pid, [
         "--scenario=presence", "--observers=5", "--churners=2", "--count=400", "--duration=0.5",
@@ -178,5 +252,13 @@ describe("loadgen refuses", () => {
     const b = await run(`${BUILD}/loadgen`, ["--scenario=teleport", "--url=http://127.0.0.1:1"]);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /^loadgen: unknown --scenario teleport\n/);
+  });
+
+  it("publish and replay without an api key, with exit code 2 and the reason", async () => {
+    for (const scenario of ["publish", "replay"]) {
+      const r = await run(`${BUILD}/loadgen`, [`--scenario=${scenario}`, "--url=http://127.0.0.1:1"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`^loadgen: ${scenario} needs --api-key\n`));
+    }
   });
 });

@@ -148,3 +148,63 @@ CAF_TEST(receipts count duplicates and reorders exactly) {
   CAF_CHECK(r.has(3));
   CAF_CHECK(!r.has(4));
 }
+
+CAF_TEST(publish requests carry the api key and the body length) {
+  auto r = api_request("127.0.0.1:3000", "/api/v1/publish", "k3y", R"({"room":"bench:0"})");
+  CAF_CHECK_EQUAL(r, "POST /api/v1/publish HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nAuthorization: apikey k3y\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"room\":\"bench:0\"}");
+}
+
+CAF_TEST(http answers are read whole and in pieces and several per buffer) {
+  std::string one = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nContent-Type: application/json\r\n\r\n{\"ok\":true}";
+  std::string two = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}";
+  auto in = one + two;
+  for (size_t k = 0; k < one.size(); ++k)
+    CAF_CHECK_EQUAL(read_http_answer(std::string_view{in}.substr(0, k)).status, http_answer::need_more);
+  auto a = read_http_answer(in);
+  CAF_REQUIRE_EQUAL(a.status, http_answer::ok);
+  CAF_CHECK_EQUAL(a.code, 200);
+  CAF_CHECK_EQUAL(a.body, "{\"ok\":true}");
+  CAF_CHECK_EQUAL(a.size, one.size());
+  CAF_CHECK(!a.close);
+  auto b = read_http_answer(std::string_view{in}.substr(a.size));
+  CAF_REQUIRE_EQUAL(b.status, http_answer::ok);
+  CAF_CHECK_EQUAL(b.code, 503);
+  CAF_CHECK(b.close);
+  CAF_CHECK_EQUAL(b.body, "{}");
+  auto old = read_http_answer("HTTP/1.0 204 No Content\r\n\r\n");
+  CAF_REQUIRE_EQUAL(old.status, http_answer::ok);
+  CAF_CHECK(old.close);
+  CAF_CHECK_EQUAL(old.body, "");
+}
+
+CAF_TEST(http answers the client cannot read are errors) {
+  CAF_CHECK_EQUAL(read_http_answer("SSH-2.0-x\r\n\r\n").status, http_answer::bad);
+  CAF_CHECK_EQUAL(read_http_answer("HTTP/1.1 2x0 OK\r\n\r\n").error, "bad status code");
+  CAF_CHECK_EQUAL(read_http_answer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").error,
+                  "chunked answers are not read");
+  CAF_CHECK_EQUAL(read_http_answer("HTTP/1.1 200 OK\r\n\r\n").error, "answer without Content-Length");
+  CAF_CHECK_EQUAL(read_http_answer("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").error, "bad Content-Length");
+  CAF_CHECK_EQUAL(read_http_answer(std::string(20000, 'x')).status, http_answer::bad);
+}
+
+CAF_TEST(the json fields the scenarios read) {
+  std::string_view ack = R"({"ok":true,"id":"0123456789abcdef0123456789abcdef","offset":"17"})";
+  CAF_CHECK_EQUAL(json_string(ack, "id").value_or(""), "0123456789abcdef0123456789abcdef");
+  CAF_CHECK_EQUAL(json_string(ack, "offset").value_or(""), "17");
+  CAF_CHECK(!json_string(ack, "ok").has_value());  // not a string
+  CAF_CHECK(!json_string(ack, "sid").has_value());
+  // A key's text as a value is not the key.
+  CAF_CHECK_EQUAL(json_string(R"({"a":"sid","sid" : "x1"})", "sid").value_or(""), "x1");
+  CAF_CHECK(!json_string(R"({"sid":"a\"b"})", "sid").has_value());
+  CAF_CHECK_EQUAL(json_uint(R"(2["bench",{"seq":42},"9"])", "seq").value_or(0), 42u);
+  CAF_CHECK(!json_uint(R"({"seq":"42"})", "seq").has_value());
+  CAF_CHECK_EQUAL(decimal("18446744073709551").value_or(0), 18446744073709551u);
+  CAF_CHECK(!decimal("").has_value());
+  CAF_CHECK(!decimal("12a").has_value());
+  CAF_CHECK(!decimal("12345678901234567890").has_value());
+  CAF_CHECK_EQUAL(last_string_arg(R"(2["bench",{"seq":1},"170"])"), "170");
+  CAF_CHECK_EQUAL(last_string_arg(R"(2["bench",{"seq":1},"MzXa.3"])"), "MzXa.3");
+  CAF_CHECK_EQUAL(last_string_arg(R"(2["bench",{"seq":1}])"), "");
+  CAF_CHECK_EQUAL(last_string_arg(R"(2["bench"])"), "");
+}

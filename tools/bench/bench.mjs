@@ -23,14 +23,20 @@ for (const a of args)
     throw new Error(`unknown argument ${a} (use --quick, --only=a,b, --update-readme)`);
 
 const SECRET = "bench-secret";
+const API_KEY = "bench-api-key";
 const twoCores = cpus().length >= 2;
 const SERVER_CORE = "0";
 const GEN_CORE = twoCores ? "1" : "0";
 
-// Each scenario: loadgen arguments (full / quick), whether presence broadcast is on.
+// Each scenario: loadgen arguments (full / quick), whether presence broadcast is
+// on; optionally extra server options (`parley`, `peer`), extra loadgen
+// arguments for the peer only (`peerArgs`), and which servers run it (`kinds`).
 const q = (full, small) => (quick ? small : full);
+const fanout1000 = ["--scenario=fanout", "--members=1000", "--inflight=32", `--duration=${q(5, 2)}`];
 const scenarios = [
-  { name: "fanout-1000-saturated", args: ["--scenario=fanout", "--members=1000", "--inflight=32", `--duration=${q(5, 2)}`] },
+  { name: "fanout-1000-saturated", args: fanout1000 },
+  // The same with nothing stored (Parley only: the peer has no store, its figure would be the one above).
+  { name: "fanout-1000-saturated-nostore", kinds: ["parley"], parley: ["--parley.store.rooms=[]"], args: fanout1000 },
   { name: "fanout-1000-50k", args: ["--scenario=fanout", "--members=1000", "--rate=50", `--duration=${q(5, 2)}`] },
   { name: "fanout-5000-saturated", args: ["--scenario=fanout", `--members=${q(5000, 2000)}`, "--inflight=16", `--duration=${q(5, 2)}`] },
   { name: "chat-100x10", args: ["--scenario=chat", "--rooms=100", "--members=10", "--rate=2000", "--typing", `--duration=${q(5, 2)}`] },
@@ -46,6 +52,14 @@ const scenarios = [
   { name: "flood-baseline", rateLimit: true, args: ["--scenario=fanout", "--members=100", "--rate=50", `--duration=${q(6, 3)}`] },
   { name: "flood-burst", rateLimit: true, args: ["--scenario=fanout", "--members=100", "--rate=50", `--flood=${q(200000, 100000)}`, `--duration=${q(6, 3)}`] },
   { name: "flood-burst-unlimited", args: ["--scenario=fanout", "--members=100", "--rate=50", `--flood=${q(200000, 100000)}`, `--duration=${q(6, 3)}`] },
+  // Publishes through the backend API to 100 rooms: Parley stores each (SQLite,
+  // sync=full as shipped) and answers once it is committed; the peer emits in
+  // memory and answers {"ok":true} (no id or offset to check: --no-offsets).
+  { name: "publish-durable-saturated", peerArgs: ["--no-offsets"], args: ["--scenario=publish", `--api-key=${API_KEY}`, "--rooms=100", "--inflight=256", `--duration=${q(5, 2)}`] },
+  { name: "publish-durable-20k", peerArgs: ["--no-offsets"], args: ["--scenario=publish", `--api-key=${API_KEY}`, "--rooms=100", "--rate=20000", "--connections=256", `--duration=${q(5, 2)}`] },
+  // One client misses 10,000 events and recovers them; the peer runs with
+  // socket.io's connectionStateRecovery.
+  { name: "replay-10k", peer: ["--recovery=true"], args: ["--scenario=replay", `--api-key=${API_KEY}`, "--count=10000", `--runs=${q(3, 1)}`] },
 ].filter((s) => only.length === 0 || only.includes(s.name));
 
 // The rows of the table: [label, scenario, field(s) → value, unit, better, target].
@@ -68,6 +82,10 @@ const rows = [
   { label: "one socket's burst: others' delivery p99 (without → with)", s: "flood-burst", v: (r, all) => r.delivery_p99_us / 1000, base: (all) => all["flood-baseline"]?.delivery_p99_us / 1000, unit: "ms", better: "lower", target: { text: "unchanged" } },
   { label: "the same burst, Parley's rate limit off: server RSS growth", s: "flood-burst-unlimited", v: (r) => (r.server_rss_peak_bytes - r.server_rss_start_bytes) / 1048576, unit: "MiB", better: "lower", target: { max: 50, text: "< 50 MiB" } },
   { label: "the same burst, Parley's rate limit off: others' delivery p99 (without → with)", s: "flood-burst-unlimited", v: (r, all) => r.delivery_p99_us / 1000, base: (all) => all["flood-baseline"]?.delivery_p99_us / 1000, unit: "ms", better: "lower" },
+  { label: "publishes through the API, acked/s at saturation (Parley durable: SQLite, sync=full; peer in memory)", s: "publish-durable-saturated", v: (r) => r.acked_per_s, unit: "/s", better: "higher", target: { min: 20000, text: "≥ 20k/s" } },
+  { label: "publish ack p99 at 20k/s offered (acked/s reached)", s: "publish-durable-20k", v: (r) => r.ack_p99_us / 1000, show: (v, r) => `${fmt(v, "ms")} (${fmt(r.acked_per_s, "/s")})`, unit: "ms", better: "lower", target: { max: 10, text: "≤ 10 ms" } },
+  { label: "1×1000 fan-out deliveries/s, store on ÷ store off", s: "fanout-1000-saturated-nostore", parleyOnly: true, v: (r, all) => (all["fanout-1000-saturated"]?.error ? NaN : (100 * all["fanout-1000-saturated"]?.deliveries_per_s) / r.deliveries_per_s), show: (v, r, all) => `${fmt(all["fanout-1000-saturated"]?.deliveries_per_s, "/s")} ÷ ${fmt(r.deliveries_per_s, "/s")} = ${fmt(v, "%")}`, unit: "%", better: "higher", target: { min: 90, text: "≥ 90 %" } },
+  { label: `recovery replay of 10k missed events to one client${quick ? "" : ", median of 3"} (peer: connectionStateRecovery)`, s: "replay-10k", v: (r) => r.replay_ms, show: (v, r) => `${fmt(v, "ms")} (${fmt(r.events_per_s, "/s")})`, unit: "ms", better: "lower", target: { max: 200, text: "≤ 200 ms" } },
 ];
 
 function log(...a) {
@@ -75,8 +93,9 @@ function log(...a) {
 }
 
 // Starts a server pinned to SERVER_CORE with the open-file soft limit raised to
-// the hard one; resolves with {url, pid, stop}.
-async function startServer(kind, presence, rateLimit = false) {
+// the hard one, for scenario `s`; resolves with {url, pid, stop}.
+async function startServer(kind, s) {
+  const presence = s.presence === true, rateLimit = s.rateLimit === true;
   let cmd;
   let scratch; // Parley's message log, removed when it stops
   if (kind === "parley") {
@@ -92,9 +111,10 @@ async function startServer(kind, presence, rateLimit = false) {
       // per-socket event rate limit is off here (the peer has none either),
       // except in the scenarios that show it at work.
       "--parley.limits.max-connections=200000", `--parley.store.path=${join(scratch, "parley.db")}`,
-      ...(rateLimit ? [] : ["--parley.limits.events-per-second=0"])];
+      `--parley.api.key=${API_KEY}`, ...(rateLimit ? [] : ["--parley.limits.events-per-second=0"]), ...(s.parley ?? [])];
   } else {
-    cmd = ["node", join(root, "tools/bench/peer/server.mjs"), "--port=0", `--secret=${SECRET}`, `--presence-broadcast=${presence}`];
+    cmd = ["node", join(root, "tools/bench/peer/server.mjs"), "--port=0", `--secret=${SECRET}`, `--presence-broadcast=${presence}`,
+      `--api-key=${API_KEY}`, ...(s.peer ?? [])];
   }
   const child = spawn("sh", ["-c", 'ulimit -Sn "$(ulimit -Hn)"; exec taskset -c "$0" "$@"', SERVER_CORE, ...cmd], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -131,7 +151,7 @@ async function startServer(kind, presence, rateLimit = false) {
   };
 }
 
-function runLoadgen(url, pid, s) {
+function runLoadgen(url, pid, s, kind) {
   const a = [
     "-c",
     'ulimit -Sn "$(ulimit -Hn)"; exec taskset -c "$0" "$@"',
@@ -142,6 +162,7 @@ function runLoadgen(url, pid, s) {
     `--secret=${SECRET}`,
     `--timeout=${s.timeout ?? 120}`,
     ...s.args,
+    ...(kind === "peer" ? s.peerArgs ?? [] : []),
   ];
   return new Promise((resolve) => {
     const child = spawn("sh", a, { stdio: ["ignore", "pipe", "pipe"] });
@@ -169,10 +190,10 @@ try {
 
 const results = { parley: {}, peer: {} };
 for (const s of scenarios) {
-  for (const kind of ["parley", "peer"]) {
-    const server = await startServer(kind, s.presence === true, s.rateLimit === true);
+  for (const kind of s.kinds ?? ["parley", "peer"]) {
+    const server = await startServer(kind, s);
     log(`${s.name} × ${kind} …`);
-    const r = await runLoadgen(server.url, server.pid, s);
+    const r = await runLoadgen(server.url, server.pid, s, kind);
     await server.stop();
     if (r.error) log(`  ${kind} ${s.name}: ${r.error}`);
     results[kind][s.name] = r;
@@ -181,6 +202,7 @@ for (const s of scenarios) {
 
 function fmt(v, unit) {
   if (v === undefined || v === null || Number.isNaN(v)) return "—";
+  if (unit === "%") return `${v.toFixed(v >= 100 ? 0 : 1)} %`;
   if (unit === "/s") return v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0);
   const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
   return `${v.toFixed(digits)} ${unit}`;
@@ -190,7 +212,10 @@ const table = [];
 for (const row of rows) {
   const pr = results.parley[row.s], nr = results.peer[row.s];
   if (!pr && !nr) continue;
-  const val = (r, all) => (r && !r.error ? row.v(r, all) : undefined);
+  const val = (r, all) => {
+    const x = r && !r.error ? row.v(r, all) : undefined;
+    return Number.isFinite(x) ? x : undefined;
+  };
   const p = val(pr, results.parley), n = val(nr, results.peer);
   let ratio;
   if (p !== undefined && n !== undefined && p > 0 && n > 0) ratio = row.better === "higher" ? p / n : n / p;
@@ -205,11 +230,14 @@ for (const row of rows) {
       met = p <= Math.max(b * 1.5, b + 1);
     } else if (t.text === "bounded") met = p <= 5 * 4 + 16;  // 5 stuck × the 4 MiB write-queue cap, + slack
   }
-  const withBase = (v, all) => (row.base ? `${fmt(row.base(all), row.unit)} → ${fmt(v, row.unit)}` : fmt(v, row.unit));
+  const cell = (v, r, all) => {
+    if (row.show && v !== undefined) return row.show(v, r, all);
+    return row.base ? `${fmt(row.base(all), row.unit)} → ${fmt(v, row.unit)}` : fmt(v, row.unit);
+  };
   table.push({
     metric: row.label,
-    peer: withBase(n, results.peer),
-    parley: withBase(p, results.parley),
+    peer: row.parleyOnly ? "n/a" : cell(n, nr, results.peer),
+    parley: cell(p, pr, results.parley),
     ratio: ratio === undefined ? "—" : `${ratio.toFixed(ratio >= 10 ? 0 : 1)}×`,
     ratioValue: ratio,
     target: t ? t.text : "",

@@ -40,40 +40,47 @@ engine::~engine() {
   ::close(ep_);
 }
 
+int connect_socket(const options& o, size_t i, std::string& why) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    why = std::string{"socket: "} + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Spread connections over source addresses so ephemeral ports never run out.
+  if (o.sources > 0) {
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl((127u << 24) | (2u + static_cast<uint32_t>(i % static_cast<size_t>(o.sources))));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      why = std::string{"bind: "} + strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(o.port));
+  inet_pton(AF_INET, o.host.c_str(), &dst.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
+    why = std::string{"connect: "} + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 bool engine::open(size_t i) {
   auto& c = conns_[i];
   if (c.fd >= 0)
     close(i);
   c = conn{};
   c.t0 = now_ns();
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  std::string why;
+  int fd = connect_socket(o_, i, why);
   if (fd < 0) {
-    ++connect_failures;
-    s_.on_closed(i, std::string{"socket: "} + strerror(errno));
-    return false;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  // Spread connections over source addresses so ephemeral ports never run out.
-  if (o_.sources > 0) {
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl((127u << 24) | (2u + static_cast<uint32_t>(i % static_cast<size_t>(o_.sources))));
-    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-      ::close(fd);
-      ++connect_failures;
-      s_.on_closed(i, std::string{"bind: "} + strerror(errno));
-      return false;
-    }
-  }
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(o_.port));
-  inet_pton(AF_INET, o_.host.c_str(), &dst.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
-    auto why = std::string{"connect: "} + strerror(errno);
-    ::close(fd);
     ++connect_failures;
     s_.on_closed(i, why);
     return false;
@@ -362,7 +369,7 @@ bool engine::handle_frame(size_t i, const frame& f) {
     case '0':  // Engine.IO open → Socket.IO connect with the token
       if (c.st == conn::opening) {
         c.st = conn::joining_nsp;
-        send(i, "0{\"token\":\"" + s_.token(i) + "\"}");
+        send(i, "0" + s_.auth(i));
       }
       return c.fd >= 0;
     case '2':  // ping → pong
@@ -382,6 +389,7 @@ bool engine::handle_frame(size_t i, const frame& f) {
   if (sio[0] == '0' && c.st == conn::joining_nsp) {
     c.st = conn::ready;
     handshake_over(i);
+    s_.on_connect_answer(i, sio);
     s_.on_connected(i);
   } else if (sio[0] == '4') {
     ++protocol_errors;

@@ -43,11 +43,20 @@ struct options {
   double settle = 3;
   size_t observers = 1000;
   size_t churners = 32;
+  // publish / replay (the backend API)
+  std::string api_key;
+  size_t connections = 0;  // HTTP connections; 0: the scenario's default
+  size_t runs = 1;         // replay: measured runs
+  bool no_offsets = false; // publish: the server answers {"ok":true} only (the peer)
   // everything
   double timeout = 120;    // hard bound on a run, seconds
   int sources = 50;        // source addresses 127.0.0.2 …
   bool verbose = false;
 };
+
+// A non-blocking TCP socket to o.host:o.port, its connect under way, from the
+// source address for connection i (127.0.0.2 … as --sources says); -1 and why if not.
+int connect_socket(const options& o, size_t i, std::string& why);
 
 class scenario;
 struct epoll_event_list;
@@ -127,6 +136,10 @@ class scenario {
 public:
   virtual ~scenario() = default;
   virtual std::string token(size_t i) = 0;
+  // The CONNECT auth object; called just before the CONNECT is written.
+  virtual std::string auth(size_t i) { return "{\"token\":\"" + token(i) + "\"}"; }
+  // The CONNECT answer (`0{"sid":…}`), just before on_connected.
+  virtual void on_connect_answer(size_t i, std::string_view packet) {}
   virtual void on_connected(size_t i) {}
   virtual void on_connect_error(size_t i, std::string_view packet) {}
   virtual void on_event(size_t i, std::string_view name, std::string_view packet) {}

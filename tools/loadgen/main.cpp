@@ -13,13 +13,16 @@ using namespace loadgen;
 namespace {
 
 const char* usage =
-  "usage: loadgen --scenario=fanout|chat|connect|idle|reconnect|presence --url=http://127.0.0.1:PORT\n"
+  "usage: loadgen --scenario=fanout|chat|connect|idle|reconnect|presence|publish|replay --url=http://127.0.0.1:PORT\n"
   "               [--server-pid=PID] [--secret=S] [--path=/socket.io/]\n"
   "  fanout:    --members=1000 [--rate=MSG/S | --inflight=16] [--size=0] [--stuck=0] [--flood=0]\n"
   "  chat:      --rooms=100 --members=10 [--rate=MSG/S | --inflight=16] [--typing]\n"
   "             both: [--warmup=1] [--duration=5] [--concurrency=256]\n"
   "  connect, idle, reconnect: --count=N [--concurrency=256] [--procs=0] [--settle=3]\n"
   "  presence:  --observers=1000 --churners=32 --count=MAX_CYCLES [--duration=5]\n"
+  "  publish:   --api-key=KEY [--rooms=1] [--rate=PUB/S [--connections=256] | --inflight=16]\n"
+  "             [--warmup=1] [--duration=5] [--no-offsets]\n"
+  "  replay:    --api-key=KEY --count=N [--runs=1] [--connections=64]\n"
   "  all:       [--timeout=120] [--sources=50] (source addresses 127.0.0.2 …)\n";
 
 bool take(const std::string& arg, const char* name, std::string& value) {
@@ -51,7 +54,8 @@ options parse(int argc, char** argv) {
         || num("size", o.size) || num("stuck", o.stuck) || num("flood", o.flood) || num("warmup", o.warmup)
         || num("duration", o.duration) || num("count", o.count) || num("concurrency", o.concurrency)
         || num("procs", o.procs) || num("settle", o.settle) || num("observers", o.observers)
-        || num("churners", o.churners) || num("timeout", o.timeout) || num("sources", o.sources))
+        || num("churners", o.churners) || num("timeout", o.timeout) || num("sources", o.sources)
+        || take(a, "api-key", o.api_key) || num("connections", o.connections) || num("runs", o.runs))
       continue;
     if (a == "--verbose") {
       o.verbose = true;
@@ -59,6 +63,10 @@ options parse(int argc, char** argv) {
     }
     if (a == "--typing") {
       o.typing = true;
+      continue;
+    }
+    if (a == "--no-offsets") {
+      o.no_offsets = true;
       continue;
     }
     if (a == "--help" || a == "-h") {
@@ -87,7 +95,8 @@ options parse(int argc, char** argv) {
     throw std::invalid_argument("--sources must be 0…250");
   if (o.timeout <= 0 || o.timeout > 3600)
     throw std::invalid_argument("--timeout must be in (0, 3600] seconds");
-  if (o.count > 1'000'000 || o.members > 100'000 || o.rooms * o.members > 100'000)
+  bool room_scenario = o.scenario == "fanout" || o.scenario == "chat";
+  if (o.count > 1'000'000 || o.members > 100'000 || (room_scenario && o.rooms * o.members > 100'000))
     throw std::invalid_argument("counts are bounded: --count ≤ 1000000, connections ≤ 100000");
   return o;
 }
@@ -105,6 +114,10 @@ int main(int argc, char** argv) {
       out = run_hold(o);
     else if (o.scenario == "presence")
       out = run_presence(o);
+    else if (o.scenario == "publish")
+      out = run_publish(o);
+    else if (o.scenario == "replay")
+      out = run_replay(o);
     else
       throw std::invalid_argument("unknown --scenario " + o.scenario);
     std::printf("%s\n", out.c_str());

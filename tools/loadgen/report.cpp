@@ -91,6 +91,27 @@ json_out& json_out::str(std::string_view k, std::string_view v) {
   return *this;
 }
 
+json_out& json_out::boolean(std::string_view k, bool v) {
+  key(k);
+  body_ << (v ? "true" : "false");
+  return *this;
+}
+
+json_out& json_out::nums(std::string_view k, const std::vector<double>& v) {
+  key(k);
+  body_ << "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0)
+      body_ << ",";
+    if (std::isfinite(v[i]))
+      body_ << std::setprecision(6) << v[i];
+    else
+      body_ << "null";
+  }
+  body_ << "]";
+  return *this;
+}
+
 json_out& json_out::latency(std::string_view k, const histogram& h) {
   std::string base{k};
   num(base + "_count", h.count());

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tools/loadgen/wire.hpp"
 
@@ -23,6 +24,9 @@ public:
   json_out& num(std::string_view key, double v);
   json_out& num(std::string_view key, uint64_t v);
   json_out& str(std::string_view key, std::string_view v);
+  json_out& boolean(std::string_view key, bool v);
+  // An array of numbers.
+  json_out& nums(std::string_view key, const std::vector<double>& v);
   // p50/p90/p99/max in microseconds as key_p50_us …
   json_out& latency(std::string_view key, const histogram& h);
   std::string done() const { return "{" + body_.str() + "}"; }

@@ -4,6 +4,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace loadgen {
@@ -87,6 +88,105 @@ std::string upgrade_request(std::string_view host_port, std::string_view path) {
   return r;
 }
 
+std::string api_request(std::string_view host_port, std::string_view path, std::string_view api_key,
+                        std::string_view json_body) {
+  std::string r;
+  r.reserve(160 + host_port.size() + path.size() + api_key.size() + json_body.size());
+  r += "POST ";
+  r += path;
+  r += " HTTP/1.1\r\nHost: ";
+  r += host_port;
+  r += "\r\nAuthorization: apikey ";
+  r += api_key;
+  r += "\r\nContent-Type: application/json\r\nContent-Length: ";
+  r += std::to_string(json_body.size());
+  r += "\r\n\r\n";
+  r += json_body;
+  return r;
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+} // namespace
+
+http_answer read_http_answer(std::string_view in) {
+  http_answer a;
+  auto bad = [&a](std::string why) {
+    a.status = http_answer::bad;
+    a.error = std::move(why);
+    return a;
+  };
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string_view::npos)
+    return in.size() > 16384 ? bad("answer head over 16 KiB") : a;
+  auto head = in.substr(0, end);
+  if (head.size() < 12 || (head.compare(0, 9, "HTTP/1.1 ") != 0 && head.compare(0, 9, "HTTP/1.0 ") != 0))
+    return bad("not an HTTP/1.x answer: " + std::string{head.substr(0, std::min<size_t>(head.size(), 40))});
+  for (size_t k = 9; k < 12; ++k) {
+    if (head[k] < '0' || head[k] > '9')
+      return bad("bad status code");
+    a.code = a.code * 10 + (head[k] - '0');
+  }
+  a.close = head[7] == '0';  // HTTP/1.0 closes unless told otherwise
+  std::optional<uint64_t> length;
+  auto line_start = head.find("\r\n");
+  while (line_start != std::string_view::npos) {
+    line_start += 2;
+    auto line_end = head.find("\r\n", line_start);
+    auto line = head.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos : line_end - line_start);
+    line_start = line_end;
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos)
+      return bad("header line without a colon");
+    auto name = trim(line.substr(0, colon));
+    auto value = trim(line.substr(colon + 1));
+    if (iequals(name, "content-length")) {
+      if (value.empty() || value.size() > 12 || value.find_first_not_of("0123456789") != std::string_view::npos)
+        return bad("bad Content-Length");
+      length = std::stoull(std::string{value});
+    } else if (iequals(name, "transfer-encoding")) {
+      return bad("chunked answers are not read");
+    } else if (iequals(name, "connection")) {
+      if (iequals(value, "close"))
+        a.close = true;
+      else if (iequals(value, "keep-alive"))
+        a.close = false;
+    }
+  }
+  if (!length) {
+    if (a.code / 100 == 1 || a.code == 204 || a.code == 304)
+      length = 0;
+    else
+      return bad("answer without Content-Length");
+  }
+  if (*length > (uint64_t{1} << 26))
+    return bad("answer body over 64 MiB");
+  auto body_at = end + 4;
+  if (in.size() - body_at < *length)
+    return a;
+  a.status = http_answer::ok;
+  a.body = in.substr(body_at, static_cast<size_t>(*length));
+  a.size = body_at + static_cast<size_t>(*length);
+  return a;
+}
+
 std::string base64url(std::string_view data) {
   static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
@@ -159,6 +259,76 @@ std::string_view event_name(std::string_view packet) {
   if (end == std::string_view::npos)
     return {};
   return packet.substr(i + 2, end - i - 2);
+}
+
+namespace {
+
+// Where the value of `"key":` begins (after the colon and any spaces), or npos.
+size_t value_of(std::string_view json, std::string_view key) {
+  std::string quoted;
+  quoted.reserve(key.size() + 2);
+  quoted += '"';
+  quoted += key;
+  quoted += '"';
+  for (auto at = json.find(quoted); at != std::string_view::npos; at = json.find(quoted, at + 1)) {
+    auto i = at + quoted.size();
+    while (i < json.size() && json[i] == ' ')
+      ++i;
+    if (i >= json.size() || json[i] != ':')
+      continue;  // the same text as a value, not a key
+    ++i;
+    while (i < json.size() && json[i] == ' ')
+      ++i;
+    return i;
+  }
+  return std::string_view::npos;
+}
+
+} // namespace
+
+std::optional<std::string_view> json_string(std::string_view json, std::string_view key) {
+  auto i = value_of(json, key);
+  if (i == std::string_view::npos || i >= json.size() || json[i] != '"')
+    return std::nullopt;
+  auto end = json.find('"', i + 1);
+  if (end == std::string_view::npos)
+    return std::nullopt;
+  auto v = json.substr(i + 1, end - i - 1);
+  if (v.find('\\') != std::string_view::npos)
+    return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> json_uint(std::string_view json, std::string_view key) {
+  auto i = value_of(json, key);
+  if (i == std::string_view::npos)
+    return std::nullopt;
+  auto end = i;
+  while (end < json.size() && json[end] >= '0' && json[end] <= '9')
+    ++end;
+  return decimal(json.substr(i, end - i));
+}
+
+std::optional<uint64_t> decimal(std::string_view text) {
+  if (text.empty() || text.size() > 19)
+    return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::string_view last_string_arg(std::string_view packet) {
+  if (packet.size() < 4 || packet.back() != ']' || packet[packet.size() - 2] != '"')
+    return {};
+  auto close = packet.size() - 2;
+  auto open = packet.rfind('"', close - 1);
+  if (open == std::string_view::npos || open == 0 || packet[open - 1] != ',')
+    return {};
+  return packet.substr(open + 1, close - open - 1);
 }
 
 int histogram::index_of(uint64_t v) {

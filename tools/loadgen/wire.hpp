@@ -1,8 +1,10 @@
 // The load generator's wire pieces, kept apart from its event loop so the unit
 // suite (tests/unit/loadgen.cpp) can check them: client-side WebSocket framing
 // (masked frames out, an incremental reader for the server's unmasked frames),
-// HS256 tokens, the payload that carries a message's id and send time, a
-// latency histogram and the per-receiver record of what arrived.
+// HTTP/1.1 requests to the publish API and an incremental reader for their
+// answers, HS256 tokens, the payload that carries a message's id and send
+// time, the few JSON fields the scenarios look at, a latency histogram and the
+// per-receiver record of what arrived.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,24 @@ frame read_server_frame(std::string_view in);
 // The upgrade request for Engine.IO v4 over WebSocket.
 std::string upgrade_request(std::string_view host_port, std::string_view path = "/socket.io/");
 
+// -- HTTP/1.1, the backend API ------------------------------------------------------
+
+// A keep-alive `POST path` with `Authorization: apikey KEY` and a JSON body.
+std::string api_request(std::string_view host_port, std::string_view path, std::string_view api_key,
+                        std::string_view json_body);
+
+// One HTTP/1.1 answer taken off the front of a buffer. Only Content-Length
+// bodies are read (Parley and the peer send nothing else to the API client).
+struct http_answer {
+  enum status_t { need_more, ok, bad } status = need_more;
+  int code = 0;
+  bool close = false;        // `Connection: close`: the server ends the connection after it
+  std::string_view body;     // points into the buffer
+  size_t size = 0;           // bytes the whole answer took
+  std::string error;         // when bad
+};
+http_answer read_http_answer(std::string_view in);
+
 // -- tokens ---------------------------------------------------------------------
 
 std::string base64url(std::string_view data);
@@ -56,6 +76,17 @@ std::optional<stamped> find_stamp(std::string_view json);
 
 // The Socket.IO event name of a `42...` packet text ("" when it is not an event).
 std::string_view event_name(std::string_view packet);
+
+// The string value of the first `"key":"…"` in a JSON text (nullopt when there
+// is none, or it has escapes: the values read here — ids, offsets, sids — have none).
+std::optional<std::string_view> json_string(std::string_view json, std::string_view key);
+// The unsigned integer value of the first `"key":N` in a JSON text.
+std::optional<uint64_t> json_uint(std::string_view json, std::string_view key);
+// A decimal offset: 1 to 19 digits, nothing else.
+std::optional<uint64_t> decimal(std::string_view text);
+// The last argument of an event packet `42[…,"x"]` when it is a string (an
+// offset, under connection-state recovery); "" otherwise.
+std::string_view last_string_arg(std::string_view packet);
 
 // -- latency --------------------------------------------------------------------
 

@@ -4,8 +4,13 @@
 // `send_message` (→ `message` to the room except the sender, `message_sent`
 // and the ack to the sender), `typing:start|stop`, and `user:online|offline`
 // to everyone else when a user's first connection arrives / last one leaves.
+// `POST /api/v1/publish {"room","event","data"}` with `Authorization: apikey
+// KEY` does io.to(room).emit(event, data) and answers {"ok":true}: in memory,
+// not durable (Parley answers once the record is on disk). --recovery=true
+// turns on socket.io's connectionStateRecovery (events to rooms then carry an
+// offset, and a client cut off for up to 2 min gets what it missed).
 //
-//   node server.mjs --port=0 --secret=S [--presence-broadcast=false]
+//   node server.mjs --port=0 --secret=S [--presence-broadcast=false] [--api-key=K] [--recovery=true]
 // prints "peer listening on http://127.0.0.1:PORT" once it accepts.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
@@ -20,6 +25,8 @@ const opts = Object.fromEntries(
 );
 const secret = opts.secret ?? "bench-secret";
 const broadcastPresence = opts["presence-broadcast"] !== "false";
+const apiKey = opts["api-key"] ?? "bench-api-key";
+const recovery = opts.recovery === "true";
 
 function verify(token) {
   const parts = typeof token === "string" ? token.split(".") : [];
@@ -46,8 +53,55 @@ function mayJoin(claims, room) {
   return false;
 }
 
-const http = createServer();
-const io = new Server(http, { serveClient: false, cors: { origin: true } });
+// The backend API: only the publish (socket.io takes /socket.io/ requests first).
+const expectedAuth = Buffer.from(`apikey ${apiKey}`);
+function api(req, res) {
+  const answer = (status, body) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const error = (status, code, message) => answer(status, { error: { code, message } });
+  if (req.url !== "/api/v1/publish") return error(404, "not_found", "Not found");
+  if (req.method !== "POST") return error(405, "method_not_allowed", "Use POST");
+  const given = Buffer.from(req.headers.authorization ?? "");
+  if (given.length !== expectedAuth.length || !timingSafeEqual(given, expectedAuth))
+    return error(401, "unauthorized", "Invalid API key");
+  const chunks = [];
+  let size = 0;
+  req.on("data", (d) => {
+    size += d.length;
+    if (size <= 1 << 20) chunks.push(d);
+  });
+  req.on("end", () => {
+    if (size > 1 << 20) return error(413, "payload_too_large", "Body over 1 MiB");
+    let p;
+    try {
+      p = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    } catch {
+      return error(400, "invalid_json", "Malformed JSON");
+    }
+    if (typeof p?.room !== "string" || typeof p?.event !== "string")
+      return error(400, "invalid_body", "room and event must be strings");
+    try {
+      // Under connectionStateRecovery the adapter appends the offset to this emit.
+      io.to(p.room).emit(p.event, p.data ?? null);
+    } catch (e) {
+      return error(400, "invalid_event", e.message); // a reserved name such as "connect"
+    }
+    answer(200, { ok: true });
+  });
+}
+
+const http = createServer(api);
+// Idle keep-alive connections are kept 60 s, as Parley keeps them (Node's
+// default, 5 s, would close the generator's idle API connections under it).
+http.keepAliveTimeout = 60000;
+const io = new Server(http, {
+  serveClient: false,
+  cors: { origin: true },
+  ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true } } : {}),
+});
 
 io.use((socket, next) => {
   const token = socket.handshake.auth?.token ?? socket.handshake.query?.token;

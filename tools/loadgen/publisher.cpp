@@ -1,0 +1,217 @@
+// The backend API client of the load generator (publisher.hpp).
+#include "tools/loadgen/publisher.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+namespace loadgen {
+
+namespace {
+thread_local char answer_buf[64 * 1024];
+} // namespace
+
+publisher::publisher(const options& o, size_t connections, on_answer handler)
+  : o_(o), handler_(std::move(handler)), conns_(connections) {
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  if (ep_ < 0)
+    throw std::runtime_error(std::string{"epoll_create1: "} + strerror(errno));
+  host_port_ = o.host + ":" + std::to_string(o.port);
+  for (size_t i = 0; i < connections; ++i) {
+    if (!open(i))
+      throw std::runtime_error("cannot open API connection " + std::to_string(i));
+    free_.push_back(i);
+  }
+}
+
+publisher::~publisher() {
+  for (auto& c : conns_)
+    if (c.fd >= 0)
+      ::close(c.fd);
+  ::close(ep_);
+}
+
+bool publisher::open(size_t i) {
+  auto& c = conns_[i];
+  std::string why;
+  int fd = connect_socket(o_, i, why);
+  if (fd < 0) {
+    std::fprintf(stderr, "loadgen: API connection %zu: %s\n", i, why.c_str());
+    return false;
+  }
+  c.fd = fd;
+  c.connecting = true;
+  c.in.clear();
+  c.out.clear();
+  c.out_sent = 0;
+  c.out_armed = true;  // EPOLLOUT tells when the connect is done
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT;
+  ev.data.u64 = i;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+  return true;
+}
+
+void publisher::close(size_t i) {
+  auto& c = conns_[i];
+  if (c.fd >= 0)
+    ::close(c.fd);  // also leaves the epoll set
+  c.fd = -1;
+  c.connecting = false;
+  c.out_armed = false;
+  c.in.clear();
+  c.out.clear();
+  c.out_sent = 0;
+}
+
+void publisher::failed(size_t i, const std::string& why) {
+  auto& c = conns_[i];
+  if (c.connecting && connect_failures++ == 0)
+    first_error = why;
+  close(i);
+  if (!c.busy)
+    return;  // an idle connection the server closed: opened again when next used
+  c.busy = false;
+  --outstanding_;
+  free_.push_back(i);
+  handler_({c.tag, i, 0, why});
+}
+
+void publisher::send(std::string_view json_body, uint64_t tag) {
+  if (free_.empty())
+    throw std::logic_error("publisher::send without a free connection");
+  auto i = free_.front();
+  free_.pop_front();
+  auto& c = conns_[i];
+  if (c.fd < 0) {
+    ++reopened;
+    if (!open(i)) {
+      free_.push_back(i);
+      c.tag = tag;
+      handler_({tag, i, 0, "the connection could not be opened again"});
+      return;
+    }
+  }
+  c.busy = true;
+  c.tag = tag;
+  ++outstanding_;
+  c.out += api_request(host_port_, "/api/v1/publish", o_.api_key, json_body);
+  if (!c.connecting && !c.out_armed)
+    flush(i);
+}
+
+void publisher::set_events(size_t i, bool want_out) {
+  auto& c = conns_[i];
+  if (want_out == c.out_armed)
+    return;
+  c.out_armed = want_out;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (want_out ? uint32_t{EPOLLOUT} : 0u);
+  ev.data.u64 = i;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+}
+
+void publisher::flush(size_t i) {
+  auto& c = conns_[i];
+  while (c.out_sent < c.out.size()) {
+    auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      failed(i, std::string{"send: "} + strerror(errno));
+      return;
+    }
+    c.out_sent += static_cast<size_t>(n);
+  }
+  if (c.out_sent == c.out.size()) {
+    c.out.clear();
+    c.out_sent = 0;
+  }
+  set_events(i, c.out_sent < c.out.size());
+}
+
+void publisher::poll_ns(uint64_t timeout_ns) {
+  epoll_event evs[256];
+  timespec ts{static_cast<time_t>(timeout_ns / 1000000000ull), static_cast<long>(timeout_ns % 1000000000ull)};
+  int n = epoll_pwait2(ep_, evs, 256, &ts, nullptr);
+  if (n < 0 && errno == ENOSYS)  // kernels before 5.11
+    n = epoll_wait(ep_, evs, 256, static_cast<int>(timeout_ns / 1000000));
+  for (int k = 0; k < n; ++k)
+    on_io(static_cast<size_t>(evs[k].data.u64), evs[k].events);
+}
+
+void publisher::on_io(size_t i, uint32_t events) {
+  auto& c = conns_[i];
+  if (c.fd < 0)
+    return;
+  if (c.connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      failed(i, std::string{"connect: "} + strerror(err));
+      return;
+    }
+    c.connecting = false;
+    if (!c.ever_connected)
+      ++connected_;
+    c.ever_connected = true;
+  }
+  if (!c.connecting && (events & EPOLLOUT)) {
+    flush(i);
+    if (c.fd < 0)
+      return;
+  }
+  if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+    return;
+  while (true) {
+    auto n = ::recv(c.fd, answer_buf, sizeof answer_buf, 0);
+    if (n == 0) {
+      failed(i, "closed by the server");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        break;
+      failed(i, std::string{"recv: "} + strerror(errno));
+      return;
+    }
+    c.in.append(answer_buf, static_cast<size_t>(n));
+    if (static_cast<size_t>(n) < sizeof answer_buf)
+      break;
+  }
+  while (!c.in.empty()) {
+    auto a = read_http_answer(c.in);
+    if (a.status == http_answer::need_more)
+      return;
+    if (a.status == http_answer::bad) {
+      failed(i, "bad answer: " + a.error);
+      return;
+    }
+    if (!c.busy) {
+      failed(i, "an answer to no request");
+      return;
+    }
+    // Taken out of the buffer before the handler runs (it may send on this connection).
+    std::string body{a.body};
+    int code = a.code;
+    bool close_after = a.close;
+    c.in.erase(0, a.size);
+    c.busy = false;
+    --outstanding_;
+    if (close_after)
+      close(i);  // opened again when next used
+    free_.push_back(i);
+    handler_({c.tag, i, code, body});
+    if (conns_[i].fd < 0)
+      return;
+  }
+}
+
+} // namespace loadgen

@@ -161,22 +161,33 @@ std::chrono::milliseconds retry_delay(uint8_t attempt) {
   return std::chrono::milliseconds{base / 2 + static_cast<int64_t>(rng() % (base / 2 + 1))};
 }
 
-// The rooms of a recoverable session changed: the store keeps them (its
-// namespace's room is joined anyway).
-void sync_session_rooms(self_ptr self) {
+// The session as the store keeps it for recovery: its rooms (not its
+// namespace's, joined anyway) and, when it went away for now, since when.
+void write_session(self_ptr self, int64_t disconnected_ms = 0) {
   auto& st = self->state;
-  if (st.pid.empty() || !st.connected)
-    return;
   auto store = st.rt->store();
   if (!store)
     return;
+  store::session_row row;
+  row.pid = st.pid;
+  row.sid = st.sock->sid();
+  row.nsp = st.sock->nsp();
+  row.user = st.who.user_id;
+  row.base = st.session_base;
+  row.disconnected_ms = disconnected_ms;
   auto own = namespace_room(st.sock->nsp());
-  std::vector<std::string> rooms;
   for (auto& kvp : st.rooms)
     if (kvp.first != own)
-      rooms.push_back(kvp.first);
-  std::sort(rooms.begin(), rooms.end());
-  self->send(store, session_rooms_atom::value, st.pid, std::move(rooms));
+      row.rooms.push_back(kvp.first);
+  std::sort(row.rooms.begin(), row.rooms.end());
+  self->send(store, session_write_atom::value, std::move(row));
+}
+
+// The rooms of a recoverable session changed.
+void sync_session_rooms(self_ptr self) {
+  auto& st = self->state;
+  if (!st.pid.empty() && st.connected && !st.closing)
+    write_session(self);
 }
 
 // Asks the room's directory shard to add this socket; `done(true)` once it is
@@ -657,14 +668,20 @@ void close_connection(self_ptr self, const std::string& reason) {
   for (auto& [name, actor] : st.rooms)
     if (actor)
       self->send(actor, leave_atom::value, name, caf::actor{self});
-  st.rooms.clear();
-  if (!st.pid.empty()) {
+  if (!st.pid.empty() && !st.recovering) {
     // Kept for recovery when the client may come back (as Socket.IO does).
+    // (One being recovered stays as it was in the store.)
     static const std::unordered_set<std::string_view> recoverable{
       "transport close", "transport error", "ping timeout", "forced close", "server shutting down"};
-    if (auto store = st.rt->store())
-      self->send(store, session_close_atom::value, st.pid, recoverable.count(reason) > 0);
+    if (recoverable.count(reason) > 0) {
+      write_session(self, std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
+    } else if (auto store = st.rt->store()) {
+      self->send(store, session_close_atom::value, st.pid);
+    }
   }
+  st.rooms.clear();
   if (st.connected) {
     counters().sockets.fetch_sub(1, std::memory_order_relaxed);
     if (auto p = st.rt->presence())
@@ -677,16 +694,21 @@ void close_connection(self_ptr self, const std::string& reason) {
 // Joins the rooms (at connect: its namespace's, its profiles', a recovered
 // session's), then `done`. A room whose shard is being restarted is joined
 // again later.
-void join_all(self_ptr self, const std::vector<std::string>& rooms, std::function<void()> done) {
-  auto pending = std::make_shared<size_t>(rooms.size());
+void join_all(self_ptr self, const std::vector<std::string>& rooms, std::function<void(bool all_joined)> done) {
+  struct progress {
+    size_t pending;
+    bool all = true;
+  };
+  auto p = std::make_shared<progress>(progress{rooms.size()});
   for (auto& room : rooms)
-    request_join(self, room, [self, pending, room, done](bool ok) {
+    request_join(self, room, [self, p, room, done](bool ok) {
       if (!ok) {
+        p->all = false;
         self->state.rooms[room] = nullptr;
         self->delayed_send(self, retry_delay(0), rejoin_atom::value, room, uint8_t{0});
       }
-      if (--*pending == 0)
-        done();
+      if (--p->pending == 0)
+        done(p->all);
     });
 }
 
@@ -695,21 +717,34 @@ void start_session(self_ptr self, std::vector<std::string> rooms) {
   auto& st = self->state;
   if (st.rt->cfg.recovery.enabled) {
     st.pid = store::new_record_id();
+    st.session_base = committed_offset();
     st.sock->set_pid(st.pid);
-    if (auto store = st.rt->store()) {
-      store::session_row row;
-      row.pid = st.pid;
-      row.sid = st.sock->sid();
-      row.nsp = st.sock->nsp();
-      row.user = st.who.user_id;
-      self->send(store, session_open_atom::value, std::move(row));
-    }
+    write_session(self);
   }
-  join_all(self, rooms, [self] {
+  join_all(self, rooms, [self](bool) {
     self->state.busy = false;
     finish_connect(self);
     drain(self);
   });
+}
+
+// A session given back could not be completed (a room could not be joined,
+// or the replay was refused): the socket goes on as a new session (new pid,
+// recovered false for the client), with what was held delivered after its
+// CONNECT answer; the old session is forgotten.
+void abandon_recovery(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  spdlog::info("socket {} (user {}): not recovered ({}): a new session", st.sock->sid(), st.who.user_id, why);
+  if (auto store = st.rt->store())
+    self->send(store, session_close_atom::value, st.pid);
+  st.recovering = false;
+  st.pid = store::new_record_id();
+  st.session_base = committed_offset();
+  st.sock->set_pid(st.pid);
+  st.busy = false;
+  finish_connect(self);
+  write_session(self);
+  drain(self);
 }
 
 // Connection-state recovery: the CONNECT carried {pid, offset}. When the
@@ -730,18 +765,23 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
       [self, initial, store](store::session_row& row, uint64_t after) {
         auto& st = self->state;
         st.pid = row.pid;
-        if (st.closing) {
-          self->send(store, session_close_atom::value, st.pid, true);
-          return;
-        }
+        st.session_base = row.base;
+        st.recovering = true;
         st.sock->set_sid(row.sid);
         st.sock->set_pid(row.pid);
         auto rooms = initial;
         for (auto& r : row.rooms)
           if (std::find(rooms.begin(), rooms.end(), r) == rooms.end() && may_join(st.who, r)
-              && rooms.size() <= st.rt->cfg.limits.max_rooms_per_socket)
+              && rooms.size() < st.rt->cfg.limits.max_rooms_per_socket + 1)
             rooms.push_back(r);
-        join_all(self, rooms, [self, rooms, after, store] {
+        join_all(self, rooms, [self, rooms, after, store](bool all_joined) {
+          if (self->state.closing)
+            return;
+          if (!all_joined) {
+            // A room it would miss events of until joined again.
+            abandon_recovery(self, "a room could not be joined");
+            return;
+          }
           self->request(store, std::chrono::seconds(10), replay_atom::value, rooms, after)
             .then(
               [self](std::vector<store::record>& missed, uint64_t head) {
@@ -750,22 +790,19 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
                   return;
                 spdlog::debug("socket {} (user {}): session recovered, {} events replayed", st.sock->sid(),
                               st.who.user_id, missed.size());
+                st.recovering = false;
                 st.busy = false;
                 finish_connect(self, &missed, head);
                 sync_session_rooms(self);
                 drain(self);
               },
               [self](caf::error& err) {
-                auto& st = self->state;
-                if (st.closing)
+                if (self->state.closing)
                   return;
-                spdlog::warn("socket {}: replay failed ({}): a new session", st.sock->sid(),
-                             self->system().render(err));
-                st.pid = store::new_record_id();
-                st.sock->set_pid(st.pid);
-                st.busy = false;
-                finish_connect(self);
-                drain(self);
+                std::string why = self->system().render(err);
+                if (auto& ctx = err.context(); ctx.match_elements<std::string>())
+                  why = ctx.get_as<std::string>(0);
+                abandon_recovery(self, why);
               });
         });
       },
@@ -821,13 +858,7 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   // An exception in a handler ends this socket only: it is told, and
   // disconnected; rooms and presence forget it.
   self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    auto what = exception_text(eptr);
     spdlog::error("socket {}: handler failed ({}), disconnecting it", self->state.sock->sid(), what);
     disconnect(self, "Internal server error");
     return caf::error{}; // disconnect() has ended the actor normally

@@ -58,6 +58,8 @@ struct connection_state {
   bool connected = false;
   bool closing = false;
   std::string pid; // the session's private id (connection-state recovery); empty: none
+  uint64_t session_base = 0; // the log's committed offset when the session began
+  bool recovering = false;   // a session given back by the store, until its replay is sent
   // A socket's requests take effect in the order it sent them: while a join
   // is on its way (`busy`), later packets, and re-joins, wait here.
   bool busy = false;

@@ -115,6 +115,14 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       rp.delegate(it->second.room, publish_atom::value, std::move(rec), except_sid, once);
       return rp;
     },
+    [self](publish_atom, store::record& rec, const std::string& except_sid, const sio::delivered_ptr& once,
+           const outcome_ptr& outcome) {
+      auto it = self->state.memory->rooms.find(rec.room);
+      if (it == self->state.memory->rooms.end())
+        forward_to_store(self, rec, nullptr, outcome);
+      else
+        self->send(it->second.room, publish_atom::value, std::move(rec), except_sid, once, outcome);
+    },
     [self](empty_atom, const std::string& name, uint64_t ops) {
       auto it = self->state.memory->rooms.find(name);
       if (it == self->state.memory->rooms.end() || it->second.ops != ops

@@ -117,10 +117,10 @@ void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& 
   counters().fanouts.fetch_add(1, std::memory_order_relaxed);
 }
 
-// A record to store: it goes on to the store with who receives it here, so
+// Who receives a record to store here: it goes on to the store with it, so
 // that the store fans it out once it is committed.
-caf::result<uint64_t> store_record(caf::stateful_actor<room_state>* self, store::record& rec,
-                                   const std::string& except_sid, const sio::delivered_ptr& once) {
+fanout_ptr members_fanout(caf::stateful_actor<room_state>* self, const std::string& except_sid,
+                          const sio::delivered_ptr& once) {
   auto& st = *self->state.members;
   auto to = std::make_shared<fanout>();
   if (!st.by_sid.empty()) {
@@ -133,10 +133,19 @@ caf::result<uint64_t> store_record(caf::stateful_actor<room_state>* self, store:
         to->except = it->second.sock;
     to->once = once;
   }
-  return forward_to_store(self, rec, std::move(to));
+  return to;
 }
 
 } // namespace
+
+void forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to, const outcome_ptr& outcome) {
+  auto store = caf::actor_cast<caf::actor>(self->system().registry().get(store_key()));
+  if (!store) {
+    outcome->tell(0, "store_unavailable: the store is restarting");
+    return;
+  }
+  caf::anon_send(store, store_append_atom::value, std::move(rec), std::move(to), outcome);
+}
 
 caf::result<uint64_t> forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to) {
   auto store = caf::actor_cast<caf::actor>(self->system().registry().get(store_key()));
@@ -198,8 +207,13 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
     [self](publish_atom, ack_atom, const std::string& event, const std::string& data,
            const std::string& except_sid,
            const caf::actor& collector) { fan_out_with_ack(self, event, data, except_sid, collector); },
-    [self](publish_atom, store::record& rec, const std::string& except_sid,
-           const sio::delivered_ptr& once) { return store_record(self, rec, except_sid, once); },
+    [self](publish_atom, store::record& rec, const std::string& except_sid, const sio::delivered_ptr& once) {
+      return forward_to_store(self, rec, members_fanout(self, except_sid, once));
+    },
+    [self](publish_atom, store::record& rec, const std::string& except_sid, const sio::delivered_ptr& once,
+           const outcome_ptr& outcome) {
+      forward_to_store(self, rec, members_fanout(self, except_sid, once), outcome);
+    },
     [self](count_atom) { return static_cast<uint64_t>(self->state.members->by_sid.size()); },
     [self](stop_atom) { self->quit(); },
     [self, report_if_empty](adopt_atom, const caf::actor& directory) {

@@ -55,6 +55,7 @@ struct room_state {
 //       (expect_atom, n receivers) and then (ack_atom, sid, user, args_json|none)
 //   (publish_atom, record, except_sid, once|null) -> uint64_t offset   a stored
 //       event: on to the store with the members as its fan-out (see actors/store.hpp)
+//   (publish_atom, record, except_sid, once|null, outcome)   the same, told through the outcome
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
 //   (adopt_atom, directory)   a restarted shard took the room over; the room
@@ -67,5 +68,7 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
 // Hands a record and its fan-out to the store; the answer (offset or error)
 // goes to whoever asked `self`.
 caf::result<uint64_t> forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to);
+// The same, the answer told through `outcome`.
+void forward_to_store(caf::local_actor* self, store::record& rec, fanout_ptr to, const outcome_ptr& outcome);
 
 } // namespace parley

@@ -10,6 +10,8 @@
 #include "net/metrics.hpp"
 #include "net/socketio_server.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace parley {
 
 caf::atom_value presence_key() {
@@ -27,6 +29,16 @@ caf::actor runtime::presence() const {
 
 caf::actor runtime::store() const {
   return caf::actor_cast<caf::actor>(sys.registry().get(store_key()));
+}
+
+std::string exception_text(const std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
 }
 
 bool room_matches(const std::string& pattern, const std::string& room) {
@@ -65,6 +77,27 @@ store::record make_record(const std::string& room, const std::string& event, con
 
 } // namespace
 
+namespace {
+
+// Nobody waits for a fire-and-forget publish: when the store refuses it, it
+// is delivered live all the same (without an offset), and that is logged.
+outcome_ptr live_if_refused(const caf::actor& dir, const std::string& room, const std::string& event,
+                            const std::string& data_json, const std::string& except_sid,
+                            const sio::delivered_ptr& once) {
+  return std::make_shared<publish_outcome>(
+    [dir, room, event, data_json, except_sid, once](uint64_t, const std::string& refusal) {
+      if (refusal.empty())
+        return;
+      spdlog::warn("{} to {} was not stored ({}): delivered live only", event, room, refusal);
+      if (once)
+        caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid, once);
+      else
+        caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
+    });
+}
+
+} // namespace
+
 bool runtime::publish(const std::string& room, const std::string& event,
                       const std::string& data_json, const std::string& except_sid,
                       const std::string& sender) const {
@@ -73,7 +106,7 @@ bool runtime::publish(const std::string& room, const std::string& event,
     return false;
   if (stores(room, event) && store_open())
     caf::anon_send(dir, publish_atom::value, make_record(room, event, data_json, sender, {}, except_sid), except_sid,
-                   sio::delivered_ptr{});
+                   sio::delivered_ptr{}, live_if_refused(dir, room, event, data_json, except_sid, nullptr));
   else
     caf::anon_send(dir, publish_atom::value, room, event, data_json, except_sid);
   return true;
@@ -94,7 +127,7 @@ bool runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std:
   for (size_t i = 0; i < rooms.size(); ++i) {
     if (stores(rooms[i], event) && store_open())
       caf::anon_send(dirs[i], publish_atom::value, make_record(rooms[i], event, data_json, {}, id), std::string{},
-                     once);
+                     once, live_if_refused(dirs[i], rooms[i], event, data_json, {}, once));
     else
       caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data_json, std::string{}, once);
   }

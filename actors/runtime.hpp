@@ -3,6 +3,7 @@
 // found under the same name). Built once at start, then immutable.
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ struct runtime {
 using runtime_ptr = std::shared_ptr<const runtime>;
 
 caf::atom_value presence_key();
+
+// What an exception caught by an actor's exception handler says.
+std::string exception_text(const std::exception_ptr& eptr);
 
 // Whether a room name matches a pattern of parley.store.rooms: "*", "prefix*" or the name.
 bool room_matches(const std::string& pattern, const std::string& room);

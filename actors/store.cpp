@@ -1,5 +1,6 @@
 #include "actors/store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <utility>
 
@@ -15,6 +16,14 @@ namespace parley {
 
 caf::atom_value store_key() {
   return caf::atom("p_store");
+}
+
+namespace {
+std::atomic<uint64_t> committed{0};
+} // namespace
+
+uint64_t committed_offset() {
+  return committed.load(std::memory_order_acquire);
 }
 
 std::string stored_event_array(const store::record& r, bool with_offset) {
@@ -71,8 +80,15 @@ void load_sessions(self_ptr self);
 // Opens the backend; a failure is logged once per cause and retried later.
 void try_open(self_ptr self) {
   auto& mem = *self->state.mem;
-  if (mem.open)
+  if (mem.open) {
+    // A restarted store actor: the backend stayed open.
+    counters().store_available.store(1, std::memory_order_relaxed);
     return;
+  }
+  struct mark_tried {
+    store_memory& m;
+    ~mark_tried() { m.tried.store(true, std::memory_order_release); }
+  } tried{mem};
   auto err = mem.db->open();
   if (!err.empty()) {
     if (err != mem.open_error)
@@ -84,6 +100,7 @@ void try_open(self_ptr self) {
   }
   mem.open = true;
   mem.last = std::max(mem.last, mem.db->last_offset());
+  committed.store(mem.last, std::memory_order_release);
   std::vector<std::pair<std::string, uint64_t>> counts;
   if (auto e = mem.db->room_counts(counts); e.empty())
     for (auto& [room, n] : counts)
@@ -115,6 +132,13 @@ void fan_out(const store_state& st, const store::record& r, const fanout& to) {
   counters().deliveries.fetch_add(n - (to.except && n > 0 ? 1 : 0), std::memory_order_relaxed);
 }
 
+void refuse(store_state::item& it, const std::string& why) {
+  if (it.outcome)
+    it.outcome->tell(0, "store_unavailable: " + why);
+  else
+    it.rp.deliver(unavailable(why));
+}
+
 // Commits what waits, then answers each publisher and fans each record out,
 // in offset order.
 void flush(self_ptr self) {
@@ -143,7 +167,7 @@ void flush(self_ptr self) {
       spdlog::error("store: writing {} session changes failed: {}; trying again", rows.size() + gone.size(), err);
     counters().store_failures.fetch_add(batch.size(), std::memory_order_relaxed);
     for (auto& it : batch)
-      it.rp.deliver(unavailable(err));
+      refuse(it, err);
     if (!st.flush_armed) {
       st.flush_armed = true;
       later(self, std::chrono::seconds(1), caf::make_message(store_flush_atom::value));
@@ -154,11 +178,16 @@ void flush(self_ptr self) {
   st.session_deletes.clear();
   counters().store_commits.fetch_add(1, std::memory_order_relaxed);
   counters().store_records.fetch_add(batch.size(), std::memory_order_relaxed);
+  if (!batch.empty())
+    committed.store(batch.back().rec.offset, std::memory_order_release);
   for (auto& it : batch) {
     ++mem.counts[it.rec.room];
     if (it.to)
       fan_out(st, it.rec, *it.to);
-    it.rp.deliver(it.rec.offset);
+    if (it.outcome)
+      it.outcome->tell(it.rec.offset, {});
+    else
+      it.rp.deliver(it.rec.offset);
   }
 }
 
@@ -172,6 +201,17 @@ void arm(self_ptr self) {
     st.flush_armed = true;
     later(self, cfg.commit_interval, caf::make_message(store_flush_atom::value));
   }
+}
+
+// A record joins the next commit, with the next offset.
+void append(self_ptr self, store::record& rec, const fanout_ptr& to, caf::response_promise rp,
+            outcome_ptr outcome) {
+  auto& st = self->state;
+  rec.offset = ++st.mem->last;
+  if (rec.ts_ms == 0)
+    rec.ts_ms = now_ms();
+  st.batch.push_back({std::move(rec), to, std::move(rp), std::move(outcome)});
+  arm(self);
 }
 
 void write_session(self_ptr self, const store::session_row& row) {
@@ -283,50 +323,57 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
     self->quit(em.reason);
   });
   self->attach_functor([] { counters().store_available.store(0, std::memory_order_relaxed); });
+  // A connection that was recovering a session is gone: recoverable again.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& taken = self->state.mem->taken;
+    for (auto it = taken.begin(); it != taken.end();)
+      it = it->second == dm.source ? taken.erase(it) : std::next(it);
+  });
+  // A failure: those waiting for the batch are told now (not by a timeout).
+  self->set_exception_handler([self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    auto what = exception_text(eptr);
+    spdlog::error("store: failed ({}); {} waiting publishes refused", what, self->state.batch.size());
+    for (auto& it : self->state.batch)
+      refuse(it, "the store failed");
+    self->state.batch.clear();
+    return caf::make_error(caf::sec::runtime_error, what);
+  });
   return {
     [self](store_append_atom, store::record& rec, const fanout_ptr& to) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      auto& mem = *st.mem;
+      auto& mem = *self->state.mem;
       if (!mem.open) {
         counters().store_failures.fetch_add(1, std::memory_order_relaxed);
         return unavailable(mem.open_error);
       }
-      rec.offset = ++mem.last;
-      if (rec.ts_ms == 0)
-        rec.ts_ms = now_ms();
       auto rp = self->make_response_promise();
-      st.batch.push_back({std::move(rec), to, rp});
-      arm(self);
+      append(self, rec, to, rp, nullptr);
       return rp;
     },
-    [self](session_open_atom, store::session_row& row) {
+    [self](store_append_atom, store::record& rec, const fanout_ptr& to, const outcome_ptr& outcome) {
+      auto& mem = *self->state.mem;
+      if (!mem.open) {
+        counters().store_failures.fetch_add(1, std::memory_order_relaxed);
+        outcome->tell(0, "store_unavailable: " + mem.open_error);
+        return;
+      }
+      append(self, rec, to, {}, outcome);
+    },
+    [self](session_write_atom, store::session_row& row) {
       auto& mem = *self->state.mem;
       if (!mem.open)
         return;
-      row.base = mem.last;
-      row.disconnected_ms = 0;
+      mem.taken.erase(row.pid);
+      if (row.disconnected_ms != 0)
+        mem.sessions[row.pid] = row;
+      else
+        mem.sessions.erase(row.pid);
       write_session(self, row);
-      mem.sessions[row.pid] = std::move(row);
     },
-    [self](session_rooms_atom, const std::string& pid, std::vector<std::string>& rooms) {
+    [self](session_close_atom, const std::string& pid) {
       auto& mem = *self->state.mem;
-      auto it = mem.sessions.find(pid);
-      if (it == mem.sessions.end())
-        return;
-      it->second.rooms = std::move(rooms);
-      write_session(self, it->second);
-    },
-    [self](session_close_atom, const std::string& pid, bool recoverable) {
-      auto& mem = *self->state.mem;
-      auto it = mem.sessions.find(pid);
-      if (it == mem.sessions.end())
-        return;
-      if (!recoverable) {
+      mem.taken.erase(pid);
+      if (mem.open)
         delete_session(self, pid);
-        return;
-      }
-      it->second.disconnected_ms = now_ms();
-      write_session(self, it->second);
     },
     [self](session_take_atom, const std::string& pid, const std::string& nsp, const std::string& user,
            const std::string& offset_text, bool has_offset,
@@ -337,45 +384,73 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
         return fail("the store is unavailable");
       auto it = mem.sessions.find(pid);
       if (it == mem.sessions.end())
-        return fail("unknown or expired session");
+        return fail("no such session (unknown, expired, or still connected)");
       auto& row = it->second;
       if (row.nsp != nsp || row.user != user)
         return fail("the session belongs to another user or namespace");
-      if (row.disconnected_ms == 0)
-        return fail("the session is still connected");
       auto now = now_ms();
       if (now - row.disconnected_ms > self->state.rt->cfg.recovery.max_disconnection.count()) {
         delete_session(self, pid);
         return fail("the session expired");
       }
+      if (mem.taken.count(pid))
+        return fail("the session is being recovered by another connection");
+      std::vector<std::string> all = row.rooms;
+      all.insert(all.end(), rooms.begin(), rooms.end());
       uint64_t after = row.base;
       if (has_offset) {
         if (offset_text.empty() || offset_text.size() > 19
             || offset_text.find_first_not_of("0123456789") != std::string::npos)
           return fail("the offset is not one of this log's");
-        after = std::stoull(offset_text);
-        if (after > mem.last)
+        auto o = std::stoull(offset_text);
+        if (o > mem.last)
           return fail("the offset is not one of this log's");
+        // socket.io-client takes the last string argument of any event as
+        // its offset: it must name a record of the session's rooms. One at or
+        // below the base was not received in this session: from the base.
+        if (o > row.base) {
+          std::vector<store::record> probe;
+          if (auto err = mem.db->read_rooms(all, o - 1, 1, probe); !err.empty())
+            return fail(err);
+          if (probe.empty() || probe.front().offset != o)
+            return fail("the offset is not that of an event of the session's rooms");
+          after = o;
+        }
       }
-      for (auto* list : {&std::as_const(row.rooms), &rooms})
-        for (auto& room : *list)
-          if (mem.db->horizon(room) > after)
-            return fail("retention removed messages of " + room + " after that offset");
-      row.disconnected_ms = 0;
-      write_session(self, row);
+      for (auto& room : all)
+        if (mem.db->horizon(room) > after)
+          return fail("retention removed messages of " + room + " after that offset");
+      auto taker = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!taker)
+        return fail("no connection to give it to");
+      mem.taken[pid] = taker.address();
+      self->monitor(taker);
       return caf::make_result(row, after);
     },
     [self](replay_atom, const std::vector<std::string>& rooms,
            uint64_t after) -> caf::result<std::vector<store::record>, uint64_t> {
       auto& mem = *self->state.mem;
+      auto& rec = self->state.rt->cfg.recovery;
       if (!mem.open)
         return unavailable(mem.open_error);
       flush(self); // everything handed out so far is committed and fanned out
+      auto fail = [](std::string why) { return caf::make_error(caf::sec::runtime_error, std::move(why)); };
+      for (auto& room : rooms)
+        if (mem.db->horizon(room) > after)
+          return fail("retention removed messages of " + room + " after that offset");
       std::vector<store::record> out;
-      if (auto err = mem.db->read_rooms(rooms, after, 1000000, out); !err.empty()) {
+      if (auto err = mem.db->read_rooms(rooms, after, rec.max_replay + 1, out); !err.empty()) {
         spdlog::error("store: replay failed: {}", err);
         return unavailable(err);
       }
+      if (out.size() > rec.max_replay)
+        return fail("more than " + std::to_string(rec.max_replay) + " events missed (parley.recovery.max-replay)");
+      // Frames of about this size, all queued at once: within the write queue.
+      uint64_t bytes = 0;
+      for (auto& r : out)
+        bytes += r.event.size() + r.data.size() + r.room.size() + 48;
+      if (bytes > self->state.rt->cfg.limits.max_write_queue / 4 * 3)
+        return fail("the missed events (" + std::to_string(bytes) + " bytes) would not fit a client's write queue");
       return caf::make_result(std::move(out), mem.last);
     },
     [self](store_flush_atom) {

@@ -348,6 +348,12 @@ const std::vector<option_row>& rows() {
     row<bool>("parley.recovery", "enabled",
               "connection-state recovery: offsets on stored events, sessions restored on reconnect",
               [](settings& s, bool v) { s.recovery.enabled = v; return std::string{}; }),
+    row<uint64_t>("parley.recovery", "max-replay",
+                  "most missed events replayed to a recovering client (more: a new session)",
+                  [](settings& s, uint64_t v) {
+                    s.recovery.max_replay = v;
+                    return v >= 1 ? std::string{} : std::string{"parley.recovery.max-replay must be at least 1"};
+                  }),
     row<caf::timespan>("parley.recovery", "max-disconnection", "how long a session can be recovered",
                        [](settings& s, caf::timespan v) {
                          s.recovery.max_disconnection = to_ms(v);

@@ -112,6 +112,7 @@ struct settings {
   struct {
     bool enabled = true;                      // offsets on stored events, {sid, pid} sessions
     duration max_disconnection{std::chrono::minutes(2)};
+    uint64_t max_replay = 100000;             // missed events replayed at most (else a new session)
   } recovery;
   rtm_settings rtm;
 };

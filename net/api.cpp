@@ -76,11 +76,7 @@ std::shared_ptr<request> head_of(const request& req) {
 
 // A failed publish through the store: 503 store_unavailable with the store's
 // reason, or 503 unavailable when the room's actors did not answer.
-response publish_failed(const request& head, const caf::error& err) {
-  std::string why;
-  auto& ctx = err.context();
-  if (ctx.match_elements<std::string>())
-    why = ctx.get_as<std::string>(0);
+response publish_failed(const request& head, const std::string& why) {
   constexpr std::string_view prefix = "store_unavailable: ";
   if (why.compare(0, prefix.size(), prefix) == 0) {
     auto reason = why.substr(prefix.size());
@@ -88,6 +84,19 @@ response publish_failed(const request& head, const caf::error& err) {
                       "The message store is unavailable" + (reason.empty() ? std::string{} : ": " + reason));
   }
   return json_error(head, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again");
+}
+
+response publish_failed(const request& head, const caf::error& err) {
+  auto& ctx = err.context();
+  return publish_failed(head, ctx.match_elements<std::string>() ? ctx.get_as<std::string>(0) : std::string{});
+}
+
+void add_cors(response& res, const std::string& origin) {
+  if (origin.empty())
+    return;
+  res.set(http::field::access_control_allow_origin, origin);
+  res.set(http::field::access_control_allow_credentials, "true");
+  res.set(http::field::vary, "Origin");
 }
 
 // A decimal offset from a query parameter (at most 19 digits).
@@ -150,6 +159,21 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
   if (path.size() > rooms_prefix.size() + messages_suffix.size()
       && path.compare(0, rooms_prefix.size(), rooms_prefix) == 0
       && path.compare(path.size() - messages_suffix.size(), messages_suffix.size(), messages_suffix) == 0) {
+    if (req.method() == http::verb::options) {
+      // A browser's preflight (the Authorization header): allowed origins only.
+      auto res = make_response(req, http::status::no_content, "", "text/plain");
+      res.body().clear();
+      if (auto origin = cors_origin(req); !origin.empty()) {
+        add_cors(res, origin);
+        res.set(http::field::access_control_allow_methods, "GET");
+        if (auto h = req.find(http::field::access_control_request_headers); h != req.end())
+          res.set(http::field::access_control_allow_headers, h->value());
+        res.set(http::field::access_control_max_age, "600");
+      }
+      res.prepare_payload();
+      hs->reply(std::move(res));
+      return;
+    }
     if (req.method() != http::verb::get)
       return method_not_allowed("GET");
     auto room = decode_segment(
@@ -440,19 +464,19 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
     rec.origin = except;
     auto head = head_of(req);
     auto& ioc = ioc_;
-    auto answer = [hs, &ioc](response res) {
-      asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
-    };
-    rt_->sys.spawn([dir, rec = std::move(rec), except, head, answer](caf::event_based_actor* self) mutable {
-      auto id = rec.id;
-      self->request(dir, std::chrono::seconds(10), publish_atom::value, std::move(rec), except, sio::delivered_ptr{})
-        .then(
-          [id, head, answer](uint64_t offset) {
-            std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offset\":\"" + std::to_string(offset) + "\"}";
-            answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
-          },
-          [head, answer](caf::error& err) { answer(publish_failed(*head, err)); });
-    });
+    // Told on the store's thread once committed (or refused); answered on the I/O thread.
+    auto outcome = std::make_shared<publish_outcome>(
+      [hs, head, &ioc, id = rec.id](uint64_t offset, const std::string& refusal) {
+        asio::post(ioc, [hs, head, id, offset, refusal] {
+          if (!refusal.empty()) {
+            hs->reply(publish_failed(*head, refusal));
+            return;
+          }
+          std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offset\":\"" + std::to_string(offset) + "\"}";
+          hs->reply(make_response(*head, http::status::ok, std::move(body), "application/json"));
+        });
+      });
+    caf::anon_send(dir, publish_atom::value, std::move(rec), except, sio::delivered_ptr{}, outcome);
     return;
   }
   if (!rt_->publish(room, event, data, except)) {
@@ -502,52 +526,72 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
     hs->reply(ok_json(req, "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{}}"));
     return;
   }
+  // Every room's outcome is gathered on the I/O thread; the answer goes once
+  // all are in (or at the first refusal).
+  struct progress {
+    std::vector<std::pair<std::string, uint64_t>> offsets;
+    size_t waiting = 0;
+    bool failed = false;
+  };
+  auto p = std::make_shared<progress>();
+  p->waiting = stored.size();
   auto head = head_of(req);
   auto& ioc = ioc_;
-  auto answer = [hs, &ioc](response res) {
-    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
-  };
-  rt_->sys.spawn([stored = std::move(stored), once, id, head, answer](caf::event_based_actor* self) mutable {
-    struct progress {
-      std::vector<std::pair<std::string, uint64_t>> offsets;
-      size_t waiting = 0;
-      bool failed = false;
-    };
-    auto p = std::make_shared<progress>();
-    p->waiting = stored.size();
-    for (auto& [dir, rec] : stored) {
-      auto room = rec.room;
-      self->request(dir, std::chrono::seconds(10), publish_atom::value, std::move(rec), std::string{}, once)
-        .then(
-          [p, room, id, head, answer](uint64_t offset) {
-            p->offsets.emplace_back(room, offset);
-            if (--p->waiting > 0 || p->failed)
-              return;
-            std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{";
-            for (size_t i = 0; i < p->offsets.size(); ++i) {
-              if (i > 0)
-                body += ',';
-              sio::append_json_string(body, p->offsets[i].first);
-              body += ":\"" + std::to_string(p->offsets[i].second) + "\"";
-            }
-            body += "}}";
-            answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
-          },
-          [p, head, answer](caf::error& err) {
-            --p->waiting;
-            if (p->failed)
-              return;
+  for (auto& [dir, rec] : stored) {
+    auto outcome = std::make_shared<publish_outcome>(
+      [hs, head, &ioc, p, id, room = rec.room](uint64_t offset, const std::string& refusal) {
+        asio::post(ioc, [hs, head, p, id, room, offset, refusal] {
+          --p->waiting;
+          if (p->failed)
+            return;
+          if (!refusal.empty()) {
             p->failed = true;
-            answer(publish_failed(*head, err));
-          });
-    }
-  });
+            hs->reply(publish_failed(*head, refusal));
+            return;
+          }
+          p->offsets.emplace_back(room, offset);
+          if (p->waiting > 0)
+            return;
+          std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{";
+          for (size_t i = 0; i < p->offsets.size(); ++i) {
+            if (i > 0)
+              body += ',';
+            sio::append_json_string(body, p->offsets[i].first);
+            body += ":\"" + std::to_string(p->offsets[i].second) + "\"";
+          }
+          body += "}}";
+          hs->reply(make_response(*head, http::status::ok, std::move(body), "application/json"));
+        });
+      });
+    caf::anon_send(dir, publish_atom::value, std::move(rec), std::string{}, once, outcome);
+  }
 }
 
 // GET /api/v1/rooms/{room}/messages?after=&before=&limit= : a room's stored
 // messages, oldest first. Allowed with the API key, or with a user's token
 // (Authorization: Bearer) whose claims allow the room.
-void api::history(const std::shared_ptr<http_session>& hs, const request& req, std::string room) {
+std::string api::cors_origin(const request& req) const {
+  auto it = req.find(http::field::origin);
+  if (it == req.end())
+    return {};
+  for (auto& o : rt_->cfg.cors.origins)
+    if (o == "*" || o == it->value())
+      return std::string{it->value()};
+  return {};
+}
+
+void api::history(const std::shared_ptr<http_session>& reply_to, const request& req, std::string room) {
+  // A browser may read it from another origin (parley.cors.origins), as it
+  // reaches Socket.IO.
+  struct cors_session {
+    std::shared_ptr<http_session> hs;
+    std::string origin;
+    void reply(response res) const {
+      add_cors(res, origin);
+      hs->reply(std::move(res));
+    }
+  };
+  auto hs = std::make_shared<cors_session>(cors_session{reply_to, cors_origin(req)});
   auto auth = req.find(http::field::authorization);
   if (auth == req.end()) {
     spdlog::info("api {}: no credentials", std::string_view{req.target()});

@@ -27,6 +27,8 @@ private:
   void presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user);
   void history(const std::shared_ptr<http_session>& hs, const request& req, std::string room);
   bool key_matches(std::string_view authorization) const;
+  // The request's Origin when parley.cors.origins allows it, else "".
+  std::string cors_origin(const request& req) const;
   void metrics(const std::shared_ptr<http_session>& hs, const request& req);
   void rtm_put(const std::shared_ptr<http_session>& hs, const request& req, std::string id);
   void rtm_delete(const std::shared_ptr<http_session>& hs, const request& req, std::string id);

@@ -145,9 +145,23 @@ void socket::accept() {
     if (!self->pid_.empty())
       payload += ",\"pid\":\"" + self->pid_ + "\"";
     payload += "}";
+    std::string{}.swap(self->pid_); // needed only for this answer
+
     s.send(eio::text_frame(encode(packet_type::connect, self->nsp_, std::nullopt, payload)));
     self->check_expiry(s.owner().opts().ping_interval);
   });
+}
+
+void socket::hold_frame(const eio::frame& f, uint64_t offset) {
+  held_bytes_ += f.size();
+  if (held_bytes_ > raw_->owner().opts().max_write_queue) {
+    spdlog::info("socket {}: more than the write queue held while recovering; dropping the client", sid_);
+    held_.reset();
+    open_ = false;
+    raw_->post_close("slow client");
+    return;
+  }
+  held_->emplace_back(f, offset);
 }
 
 void socket::release(uint64_t head) {

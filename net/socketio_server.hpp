@@ -69,7 +69,7 @@ public:
     if (!open_)
       return;
     if (held_)
-      held_->emplace_back(f, offset);
+      hold_frame(f, offset);
     else if (accepted_)
       raw_->send(f);
   }
@@ -89,7 +89,6 @@ public:
   // socket joins any room, then fixed.
   void set_sid(std::string sid) { sid_ = std::move(sid); }
   void set_pid(std::string pid) { pid_ = std::move(pid); }
-  const std::string& pid() const { return pid_; }
   // Inbound backpressure (eio::inbound_gauge): whoever hands a packet from
   // on_packet to a consumer calls packet_in() (I/O thread), the consumer
   // packet_done() once finished with it (any thread). Packets never finished
@@ -138,9 +137,10 @@ private:
   bool open_ = true; // I/O thread only
   std::string nsp_;
   std::string sid_;
-  std::string pid_; // empty: the CONNECT answer is {sid} only
+  std::string pid_; // for the CONNECT answer ({sid} only when empty), then freed
   std::string user_;
   std::unique_ptr<std::vector<std::pair<eio::frame, uint64_t>>> held_; // I/O thread only
+  uint64_t held_bytes_ = 0;
   const eio::handshake& handshake_;
   bool accepted_ = false;
   std::vector<std::pair<uint64_t, ack_callback>> acks_; // I/O thread only
@@ -149,6 +149,9 @@ private:
   std::atomic<uint32_t> pending_{0};       // packets handed up, not yet done
   std::shared_ptr<eio::inbound_gauge> inbound_;
 
+  // I/O thread only: keeps a frame while held; past the write-queue limit the
+  // client is dropped as too slow (what it would have been sent no longer fits).
+  void hold_frame(const eio::frame& f, uint64_t offset);
   // I/O thread only: true when the ACK answered an event of ours.
   bool take_ack(packet& p);
   // I/O thread only: the socket is gone; pending acks learn it.

@@ -157,8 +157,8 @@ describe("connection-state recovery", () => {
     const s = await reconnecting(parley.url, { sub: "r4", rooms: ["rec:*"] });
     await emitWithAck(s, "join", { room: "rec:x" });
     const id = s.id;
-    s.disconnect();
-    await sleep(50);
+    s.disconnect(); // a DISCONNECT packet: the server forgets the session
+    await sleep(100);
     const back = nextConnect(s);
     s.connect();
     await back;
@@ -181,6 +181,34 @@ describe("connection-state recovery", () => {
       await sleep(100);
       assert.equal(rec.of("lost").length, 0);
       t.close();
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
+  });
+
+  it("more missed events than parley.recovery.max-replay: not recovered, the rest as a new session", async () => {
+    const p = await startParley(["--parley.recovery.max-replay=5", "--parley.log.level=info"]);
+    try {
+      const s = await reconnecting(p.url, { sub: "r6", rooms: ["rec:*"] });
+      const rec = recorder(s);
+      await emitWithAck(s, "join", { room: "rec:many" });
+      await publish(p.url, "rec:many", "m", 0);
+      await rec.waitFor("m", 1);
+      s.io.reconnection(false);
+      const down = nextDisconnect(s);
+      s.io.engine.close();
+      await down;
+      for (let i = 1; i <= 6; i++) assert.equal((await publish(p.url, "rec:many", "m", i)).status, 200);
+      const back = nextConnect(s);
+      s.connect();
+      await back;
+      assert.equal(s.recovered, false);
+      const after = await publish(p.url, "rec:many", "m", 7);
+      await rec.waitFor("m", 2);
+      await sleep(100);
+      assert.deepEqual(got(rec, "m").slice(1), [[7, after.json.offset]]);
+      assert.match(p.stdout, /not recovered \(more than 5 events missed \(parley\.recovery\.max-replay\)\): a new session/);
+      s.close();
     } finally {
       assert.equal(await p.stop(), 0);
     }
@@ -225,12 +253,17 @@ describe("recovery across a restart", () => {
       const before = await publish(p.url, "rec:k", "e", 0);
       await rec.waitFor("e", 1);
       const down = nextDisconnect(s);
+      s.io.reconnection(false); // it comes back only once the events were published
       p.child.kill("SIGKILL");
       await down;
       p = await startParley([path, `--parley.http.port=${port}`]);
       const missed = [];
       for (let i = 1; i <= 3; i++) missed.push(await publish(p.url, "rec:k", "e", i));
-      await nextConnect(s, 10000);
+      for (const m of missed) assert.equal(m.status, 200, m.text);
+      s.io.reconnection(true);
+      const back = nextConnect(s, 10000);
+      s.connect();
+      await back;
       assert.equal(s.recovered, true);
       assert.equal(s.id, id);
       await rec.waitFor("e", 4);
@@ -258,10 +291,17 @@ describe("recovery across a restart", () => {
       await emitWithAck(s, "join", { room: "rec:g" });
       await publish(p.url, "rec:g", "e", 0);
       await rec.waitFor("e", 1);
+      const down = nextDisconnect(s);
+      s.io.reconnection(false); // it comes back only once the event was published
       assert.equal(await p.stop(), 0);
+      await down;
       p = await startParley([path, `--parley.http.port=${port}`]);
       const missed = await publish(p.url, "rec:g", "e", 1);
-      await nextConnect(s, 10000);
+      assert.equal(missed.status, 200, missed.text);
+      s.io.reconnection(true);
+      const back = nextConnect(s, 10000);
+      s.connect();
+      await back;
       assert.equal(s.recovered, true);
       assert.equal(s.id, id);
       await rec.waitFor("e", 2);

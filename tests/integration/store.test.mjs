@@ -229,6 +229,34 @@ describe("history", () => {
     assert.equal(post.status, 405);
   });
 
+  it("a browser of an allowed origin may read it (CORS, with its preflight)", async () => {
+    const p = await startParley(['--parley.cors.origins=["https://app.example"]']);
+    try {
+      await publish(p.url, { room: "cors:1", event: "e", data: 1 });
+      const t = token({ sub: "web", rooms: ["cors:*"] });
+      const pre = await fetch(`${p.url}/api/v1/rooms/cors%3A1/messages`, {
+        method: "OPTIONS",
+        headers: { origin: "https://app.example", "access-control-request-method": "GET", "access-control-request-headers": "authorization" },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get("access-control-allow-origin"), "https://app.example");
+      assert.equal(pre.headers.get("access-control-allow-methods"), "GET");
+      assert.equal(pre.headers.get("access-control-allow-headers"), "authorization");
+      const r = await fetch(`${p.url}/api/v1/rooms/cors%3A1/messages`, { headers: { origin: "https://app.example", authorization: `Bearer ${t}` } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get("access-control-allow-origin"), "https://app.example");
+      assert.equal(r.headers.get("access-control-allow-credentials"), "true");
+      assert.equal((await r.json()).messages.length, 1);
+      const other = await fetch(`${p.url}/api/v1/rooms/cors%3A1/messages`, { headers: { origin: "https://evil.example", authorization: `Bearer ${t}` } });
+      assert.equal(other.headers.get("access-control-allow-origin"), null);
+      const denied = await fetch(`${p.url}/api/v1/rooms/other/messages`, { headers: { origin: "https://app.example", authorization: `Bearer ${t}` } });
+      assert.equal(denied.status, 403);
+      assert.equal(denied.headers.get("access-control-allow-origin"), "https://app.example");
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
+  });
+
   it("room names are percent-decoded; an unknown room has no messages", async () => {
     const r = await publish(parley.url, { room: "store:a/b c", event: "e", data: 1 });
     assert.equal(r.status, 200);
@@ -317,6 +345,37 @@ describe("a store that cannot open", () => {
     } finally {
       assert.equal(await p.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a store that cannot write", () => {
+  it("a full disk: the publish that does not fit gets 503, what was acknowledged stays, and Parley serves on", async () => {
+    // Files may grow to 1 MiB (prlimit): the log fills up.
+    const p = await startParley(["--parley.log.level=info", "--parley.store.max-per-room=0"], { wrap: ["prlimit", "--fsize=1048576"] });
+    try {
+      const big = "x".repeat(20000);
+      const acked = [];
+      let refused;
+      for (let i = 0; i < 200 && !refused; i++) {
+        const r = await publish(p.url, { room: "full:1", event: "e", data: { i, big } });
+        if (r.status === 200) acked.push(r.json.offset);
+        else refused = r;
+      }
+      assert.ok(refused, "the log should have filled up");
+      assert.ok(acked.length > 10, `${acked.length} publishes fitted`);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.json.error.code, "store_unavailable");
+      assert.match(refused.json.error.message, /^The message store is unavailable: cannot write .+: (database or disk is full|disk I\/O error)$/);
+      assert.match(p.stdout, / error store: commit of 1 records failed: cannot write .*; they were refused \(503 store_unavailable\)/);
+      // Small publishes may still fit or be refused the same way; reads go on.
+      const h = await history(p.url, "full:1", "?limit=1000");
+      assert.equal(h.status, 200);
+      assert.deepEqual(h.json.messages.map((m) => m.offset), acked);
+      const vol = await publish(p.url, { room: "full:1", event: "typing", data: 1 });
+      assert.deepEqual(vol.json, { ok: true });
+    } finally {
+      assert.equal(await p.stop(), 0);
     }
   });
 });

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -152,7 +153,21 @@ int main(int argc, char** argv) {
                             return sys.spawn(rtm_supervisor, rt, client, book);
                           }});
     }
+    std::vector<caf::atom_value> keys;
+    for (auto& c : children)
+      keys.push_back(c.key);
     auto root = sys.spawn(supervisor, std::move(children));
+    // Connections are accepted once every long-lived actor is registered and
+    // the store has tried to open its file (else the first publishes would be
+    // refused as if rooms were restarting).
+    for (int waited = 0; waited < 10000; ++waited) {
+      bool ready = log->tried.load(std::memory_order_acquire);
+      for (auto k : keys)
+        ready = ready && sys.registry().get(k) != nullptr;
+      if (ready)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     eio::options eo;
     eo.ping_interval = s.engineio.ping_interval;
     eo.ping_timeout = s.engineio.ping_timeout;
@@ -198,6 +213,9 @@ int main(int argc, char** argv) {
       grace.async_wait([&](boost::system::error_code) { ioc.stop(); });
     });
     std::signal(SIGPIPE, SIG_IGN);
+    // A file that may not grow (RLIMIT_FSIZE) makes the write fail: the store
+    // refuses the commit (503 store_unavailable) instead of Parley dying.
+    std::signal(SIGXFSZ, SIG_IGN);
     net::run_guarded(ioc);
     caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();

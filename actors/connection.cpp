@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/store.hpp"
+#include "net/engineio_server.hpp"
 #include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
 #include "schema/events.hpp"
@@ -159,6 +160,13 @@ std::chrono::milliseconds retry_delay(uint8_t attempt) {
   static thread_local std::minstd_rand rng{std::random_device{}()};
   auto base = std::min<int64_t>(1000, int64_t{50} << std::min<int>(attempt, 5));
   return std::chrono::milliseconds{base / 2 + static_cast<int64_t>(rng() % (base / 2 + 1))};
+}
+
+// A private session id: 88 random bits (as a socket id), short enough to be
+// kept inline in the connection's state. Recovery also needs the user's
+// token, so the pid alone gives nobody a session.
+std::string new_pid() {
+  return eio::random_id();
 }
 
 // The session as the store keeps it for recovery: its rooms (not its
@@ -716,7 +724,7 @@ void join_all(self_ptr self, const std::vector<std::string>& rooms, std::functio
 void start_session(self_ptr self, std::vector<std::string> rooms) {
   auto& st = self->state;
   if (st.rt->cfg.recovery.enabled) {
-    st.pid = store::new_record_id();
+    st.pid = new_pid();
     st.session_base = committed_offset();
     st.sock->set_pid(st.pid);
     write_session(self);
@@ -738,7 +746,7 @@ void abandon_recovery(self_ptr self, const std::string& why) {
   if (auto store = st.rt->store())
     self->send(store, session_close_atom::value, st.pid);
   st.recovering = false;
-  st.pid = store::new_record_id();
+  st.pid = new_pid();
   st.session_base = committed_offset();
   st.sock->set_pid(st.pid);
   st.busy = false;

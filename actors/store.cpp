@@ -176,6 +176,7 @@ void flush(self_ptr self) {
   }
   st.session_writes.clear();
   st.session_deletes.clear();
+  st.last_commit = std::chrono::steady_clock::now();
   counters().store_commits.fetch_add(1, std::memory_order_relaxed);
   counters().store_records.fetch_add(batch.size(), std::memory_order_relaxed);
   if (!batch.empty())
@@ -191,11 +192,17 @@ void flush(self_ptr self) {
   }
 }
 
-// Something waits to be committed: the next commit within commit-interval.
+// Something waits to be committed. Records that arrive while the store is
+// idle (no commit within the last commit-interval) and find nothing behind
+// them are committed at once: a lone publish waits for its fsync only. Else
+// they gather for commit-interval, or until commit-batch of them; session
+// changes alone always wait for the interval.
 void arm(self_ptr self) {
   auto& st = self->state;
   auto& cfg = st.rt->cfg.store;
-  if (st.batch.size() >= cfg.commit_batch || cfg.commit_interval.count() == 0) {
+  bool idle = std::chrono::steady_clock::now() - st.last_commit >= cfg.commit_interval;
+  if (st.batch.size() >= cfg.commit_batch || cfg.commit_interval.count() == 0
+      || (!st.batch.empty() && idle && self->mailbox().empty())) {
     flush(self);
   } else if (!st.flush_armed) {
     st.flush_armed = true;

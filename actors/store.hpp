@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -101,6 +102,7 @@ struct store_state {
   std::unordered_map<std::string, store::session_row> session_writes;
   std::unordered_set<std::string> session_deletes;
   bool flush_armed = false;
+  std::chrono::steady_clock::time_point last_commit; // of the last transaction
   caf::actor timer; // see store_timer in store.cpp
   static inline const char* name = "store";
 };

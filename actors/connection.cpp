@@ -436,9 +436,7 @@ void handle_send_message(self_ptr self, const rapidjson::Value& p, ack_id id) {
     return;
   auto& st = self->state;
   auto& attachments = st.attachments;
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+  auto now_ms = unix_ms();
   bool stored = attachments.empty() && st.rt->stores(room, "message");
   std::string msg_id;
   if (stored) {
@@ -682,9 +680,7 @@ void close_connection(self_ptr self, const std::string& reason) {
     static const std::unordered_set<std::string_view> recoverable{
       "transport close", "transport error", "ping timeout", "forced close", "server shutting down"};
     if (recoverable.count(reason) > 0) {
-      write_session(self, std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count());
+      write_session(self, unix_ms());
     } else if (auto store = st.rt->store()) {
       self->send(store, session_close_atom::value, st.pid);
     }
@@ -807,10 +803,7 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
               [self](caf::error& err) {
                 if (self->state.closing)
                   return;
-                std::string why = self->system().render(err);
-                if (auto& ctx = err.context(); ctx.match_elements<std::string>())
-                  why = ctx.get_as<std::string>(0);
-                abandon_recovery(self, why);
+                abandon_recovery(self, error_text(self->system(), err));
               });
         });
       },
@@ -818,10 +811,8 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
         auto& st = self->state;
         if (st.closing)
           return;
-        std::string why = self->system().render(err);
-        if (auto& ctx = err.context(); ctx.match_elements<std::string>())
-          why = ctx.get_as<std::string>(0);
-        spdlog::info("socket {} (user {}): not recovered ({}): a new session", st.sock->sid(), st.who.user_id, why);
+        spdlog::info("socket {} (user {}): not recovered ({}): a new session", st.sock->sid(), st.who.user_id,
+                     error_text(self->system(), err));
         start_session(self, initial);
       });
 }

@@ -37,11 +37,6 @@ namespace {
 
 using self_ptr = caf::stateful_actor<rtm_upstream_state>*;
 
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 std::string iso_or_null(int64_t ms) {
   return ms ? "\"" + format_iso8601_ms(ms) + "\"" : std::string{"null"};
 }
@@ -118,7 +113,7 @@ void schedule_retry(self_ptr self, bool slow) {
   auto delay = slow ? backoff_delay(30, st.opts.backoff_base, st.opts.backoff_max, st.opts.backoff_jitter, u)
                     : backoff_delay(st.failures, st.opts.backoff_base, st.opts.backoff_max, st.opts.backoff_jitter, u);
   ++st.failures;
-  st.next_attempt_ms = wall_ms() + delay.count();
+  st.next_attempt_ms = unix_ms() + delay.count();
   set_phase(self, st.auth_failed ? upstream_phase::auth_failed : upstream_phase::backoff);
   spdlog::info("rtm {}: next attempt in {} ms", st.profile.id, delay.count());
   self->delayed_send(self, delay, retry_atom::value, st.gen);
@@ -158,7 +153,7 @@ void login(self_ptr self) {
 void connect(self_ptr self) {
   auto& st = self->state;
   drop_link(self);
-  auto now_s = wall_ms() / 1000;
+  auto now_s = unix_ms() / 1000;
   bool expired = st.profile.expires_at != 0 && st.profile.expires_at <= now_s;
   if (!st.profile.password.empty() && (st.need_login || st.profile.cookies.empty() || expired)) {
     login(self);
@@ -235,7 +230,7 @@ void on_frame(self_ptr self, const std::string& text) {
         }
         auto e = std::make_shared<rtm::event>(std::get<rtm::event>(std::move(ev)));
         e->cookies = st.profile.cookies;
-        st.last_event_ms = wall_ms();
+        st.last_event_ms = unix_ms();
         counters().rtm_events.fetch_add(1, std::memory_order_relaxed);
         spdlog::debug("rtm {}: {} {}", st.profile.id, rtm::internal_name(e->kind), e->id);
         if (auto n = st.next ? st.next() : caf::actor{})

@@ -41,6 +41,12 @@ std::string exception_text(const std::exception_ptr& eptr) {
   return "unknown exception";
 }
 
+std::string error_text(caf::actor_system& sys, const caf::error& err) {
+  if (auto& ctx = err.context(); ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
+  return sys.render(err);
+}
+
 bool room_matches(const std::string& pattern, const std::string& room) {
   if (!pattern.empty() && pattern.back() == '*')
     return room.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
@@ -113,8 +119,9 @@ bool runtime::publish(const std::string& room, const std::string& event,
 }
 
 bool runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std::string& event,
-                               const std::string& data_json) const {
-  if (rooms.size() == 1)
+                               const std::string& data_json, const std::string& id,
+                               const std::function<outcome_ptr(const std::string& room)>& outcome_of) const {
+  if (rooms.size() == 1 && !outcome_of)
     return publish(rooms.front(), event, data_json);
   std::vector<caf::actor> dirs;
   for (auto& room : rooms) {
@@ -123,11 +130,15 @@ bool runtime::publish_to_rooms(const std::vector<std::string>& rooms, const std:
       return false;
   }
   auto once = std::make_shared<sio::delivered_set>();
-  auto id = store::new_record_id(); // one id for every room's record
+  auto shared_id = id.empty() ? store::new_record_id() : id; // one id for every room's record
   for (size_t i = 0; i < rooms.size(); ++i) {
-    if (stores(rooms[i], event) && store_open())
-      caf::anon_send(dirs[i], publish_atom::value, make_record(rooms[i], event, data_json, {}, id), std::string{},
-                     once, live_if_refused(dirs[i], rooms[i], event, data_json, {}, once));
+    // A publisher told the outcome hears a refusal; else, with the store
+    // closed, it goes live at once.
+    if (stores(rooms[i], event) && (outcome_of || store_open()))
+      caf::anon_send(dirs[i], publish_atom::value, make_record(rooms[i], event, data_json, {}, shared_id), std::string{},
+                     once,
+                     outcome_of ? outcome_of(rooms[i])
+                                : live_if_refused(dirs[i], rooms[i], event, data_json, {}, once));
     else
       caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data_json, std::string{}, once);
   }

@@ -65,14 +65,14 @@ void later(self_ptr self, Duration delay, caf::message what) {
   self->send(self->state.timer, std::chrono::duration_cast<caf::timespan>(delay), std::move(what));
 }
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+
+// A refusal: its text is the reason (the requester logs or answers it).
+caf::error refused(std::string why) {
+  return caf::make_error(caf::sec::runtime_error, std::move(why));
 }
 
 caf::error unavailable(const std::string& why) {
-  return caf::make_error(caf::sec::runtime_error, "store_unavailable: " + why);
+  return refused("store_unavailable: " + why);
 }
 
 void load_sessions(self_ptr self);
@@ -216,7 +216,7 @@ void append(self_ptr self, store::record& rec, const fanout_ptr& to, caf::respon
   auto& st = self->state;
   rec.offset = ++st.mem->last;
   if (rec.ts_ms == 0)
-    rec.ts_ms = now_ms();
+    rec.ts_ms = unix_ms();
   st.batch.push_back({std::move(rec), to, std::move(rp), std::move(outcome)});
   arm(self);
 }
@@ -255,7 +255,7 @@ void load_sessions(self_ptr self) {
     spdlog::error("store: reading sessions failed: {}; sessions before this start cannot be recovered", err);
     return;
   }
-  auto now = now_ms();
+  auto now = unix_ms();
   for (auto& row : rows) {
     if (row.disconnected_ms == 0) {
       row.disconnected_ms = now;
@@ -291,7 +291,7 @@ void trim(self_ptr self) {
       removed += r;
     }
   }
-  auto now = now_ms();
+  auto now = unix_ms();
   if (cfg.max_age.count() > 0 && now - mem.aged_ms >= 10000) {
     mem.aged_ms = now;
     uint64_t r = 0;
@@ -386,50 +386,49 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
            const std::string& offset_text, bool has_offset,
            const std::vector<std::string>& rooms) -> caf::result<store::session_row, uint64_t> {
       auto& mem = *self->state.mem;
-      auto fail = [](std::string why) { return caf::make_error(caf::sec::runtime_error, std::move(why)); };
       if (!mem.open)
-        return fail("the store is unavailable");
+        return refused("the store is unavailable");
       auto it = mem.sessions.find(pid);
       if (it == mem.sessions.end())
-        return fail("no such session (unknown, expired, or still connected)");
+        return refused("no such session (unknown, expired, or still connected)");
       auto& row = it->second;
       if (row.nsp != nsp || row.user != user)
-        return fail("the session belongs to another user or namespace");
-      auto now = now_ms();
+        return refused("the session belongs to another user or namespace");
+      auto now = unix_ms();
       if (now - row.disconnected_ms > self->state.rt->cfg.recovery.max_disconnection.count()) {
         delete_session(self, pid);
-        return fail("the session expired");
+        return refused("the session expired");
       }
       if (mem.taken.count(pid))
-        return fail("the session is being recovered by another connection");
+        return refused("the session is being recovered by another connection");
       std::vector<std::string> all = row.rooms;
       all.insert(all.end(), rooms.begin(), rooms.end());
       uint64_t after = row.base;
       if (has_offset) {
         if (offset_text.empty() || offset_text.size() > 19
             || offset_text.find_first_not_of("0123456789") != std::string::npos)
-          return fail("the offset is not one of this log's");
+          return refused("the offset is not one of this log's");
         auto o = std::stoull(offset_text);
         if (o > mem.last)
-          return fail("the offset is not one of this log's");
+          return refused("the offset is not one of this log's");
         // socket.io-client takes the last string argument of any event as
         // its offset: it must name a record of the session's rooms. One at or
         // below the base was not received in this session: from the base.
         if (o > row.base) {
           std::vector<store::record> probe;
           if (auto err = mem.db->read_rooms(all, o - 1, 1, probe); !err.empty())
-            return fail(err);
+            return refused(err);
           if (probe.empty() || probe.front().offset != o)
-            return fail("the offset is not that of an event of the session's rooms");
+            return refused("the offset is not that of an event of the session's rooms");
           after = o;
         }
       }
       for (auto& room : all)
         if (mem.db->horizon(room) > after)
-          return fail("retention removed messages of " + room + " after that offset");
+          return refused("retention removed messages of " + room + " after that offset");
       auto taker = caf::actor_cast<caf::actor>(self->current_sender());
       if (!taker)
-        return fail("no connection to give it to");
+        return refused("no connection to give it to");
       mem.taken[pid] = taker.address();
       self->monitor(taker);
       return caf::make_result(row, after);
@@ -441,23 +440,22 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
       if (!mem.open)
         return unavailable(mem.open_error);
       flush(self); // everything handed out so far is committed and fanned out
-      auto fail = [](std::string why) { return caf::make_error(caf::sec::runtime_error, std::move(why)); };
       for (auto& room : rooms)
         if (mem.db->horizon(room) > after)
-          return fail("retention removed messages of " + room + " after that offset");
+          return refused("retention removed messages of " + room + " after that offset");
       std::vector<store::record> out;
       if (auto err = mem.db->read_rooms(rooms, after, rec.max_replay + 1, out); !err.empty()) {
         spdlog::error("store: replay failed: {}", err);
         return unavailable(err);
       }
       if (out.size() > rec.max_replay)
-        return fail("more than " + std::to_string(rec.max_replay) + " events missed (parley.recovery.max-replay)");
+        return refused("more than " + std::to_string(rec.max_replay) + " events missed (parley.recovery.max-replay)");
       // Frames of about this size, all queued at once: within the write queue.
       uint64_t bytes = 0;
       for (auto& r : out)
         bytes += r.event.size() + r.data.size() + r.room.size() + 48;
       if (bytes > self->state.rt->cfg.limits.max_write_queue / 4 * 3)
-        return fail("the missed events (" + std::to_string(bytes) + " bytes) would not fit a client's write queue");
+        return refused("the missed events (" + std::to_string(bytes) + " bytes) would not fit a client's write queue");
       return caf::make_result(std::move(out), mem.last);
     },
     [self](store_flush_atom) {
@@ -479,7 +477,7 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
     [self](store_trim_atom) {
       trim(self);
       if (self->state.mem->open)
-        expire_sessions(self, now_ms());
+        expire_sessions(self, unix_ms());
       later(self, std::chrono::seconds(1), caf::make_message(store_trim_atom::value));
     },
     [self](store_open_atom) { try_open(self); },

@@ -2,6 +2,7 @@
 
 #include "store/record.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -452,6 +453,12 @@ std::optional<int64_t> parse_iso8601(std::string_view text) {
     return zone[0] == '+' ? secs - off : secs + off;
   }
   return std::nullopt;
+}
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
 }
 
 std::string format_iso8601_ms(int64_t unix_ms) {

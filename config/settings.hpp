@@ -129,6 +129,8 @@ std::variant<settings, std::string> read_settings(const caf::actor_system_config
 // "2026-11-24T10:00:00Z" (fraction and ±hh:mm offset allowed) → unix seconds.
 std::optional<int64_t> parse_iso8601(std::string_view text);
 std::string format_iso8601_ms(int64_t unix_ms);
+// Now, in unix milliseconds (the wall clock).
+int64_t unix_ms();
 
 // The default config file: config/caf-application.conf of the source tree.
 std::string default_config_file();

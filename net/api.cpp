@@ -74,6 +74,14 @@ std::shared_ptr<request> head_of(const request& req) {
   return head;
 }
 
+// Replies to `hs` from any thread: the answer is posted to the I/O thread.
+template <class Session>
+auto answer_on(asio::io_context& ioc, std::shared_ptr<Session> hs) {
+  return [hs = std::move(hs), &ioc](response res) {
+    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+  };
+}
+
 // A failed publish through the store: 503 store_unavailable with the store's
 // reason, or 503 unavailable when the room's actors did not answer.
 response publish_failed(const request& head, const std::string& why) {
@@ -84,11 +92,6 @@ response publish_failed(const request& head, const std::string& why) {
                       "The message store is unavailable" + (reason.empty() ? std::string{} : ": " + reason));
   }
   return json_error(head, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again");
-}
-
-response publish_failed(const request& head, const caf::error& err) {
-  auto& ctx = err.context();
-  return publish_failed(head, ctx.match_elements<std::string>() ? ctx.get_as<std::string>(0) : std::string{});
 }
 
 void add_cors(response& res, const std::string& origin) {
@@ -272,13 +275,8 @@ bool api::key_matches(std::string_view given) const {
 template <class T, class Make>
 void api::ask(const std::shared_ptr<http_session>& hs, const request& req, caf::actor to, caf::message msg,
               Make make) {
-  auto head = std::make_shared<request>();
-  head->version(req.version());
-  head->keep_alive(req.keep_alive());
-  auto& ioc = ioc_;
-  auto answer = [hs, &ioc](response res) {
-    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
-  };
+  auto head = head_of(req);
+  auto answer = answer_on(ioc_, hs);
   rt_->sys.spawn([to, msg, head, answer, make](caf::event_based_actor* self) {
     self->request(to, std::chrono::seconds(5), msg)
       .then([head, answer, make](T& reply) { answer(make(*head, reply)); },
@@ -437,13 +435,9 @@ void api::publish(const std::shared_ptr<http_session>& hs, const request& req) {
       return;
     }
     std::chrono::milliseconds timeout{doc.HasMember("timeoutMs") ? doc["timeoutMs"].GetInt() : 5000};
-    auto head = std::make_shared<request>();
-    head->version(req.version());
-    head->keep_alive(req.keep_alive());
-    auto& ioc = ioc_;
-    auto answer = [hs, head, &ioc](std::string body) {
-      auto res = make_response(*head, http::status::ok, std::move(body), "application/json");
-      asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
+    auto head = head_of(req);
+    auto answer = [head, reply = answer_on(ioc_, hs)](std::string body) {
+      reply(make_response(*head, http::status::ok, std::move(body), "application/json"));
     };
     auto collector = rt_->sys.spawn(ack_collector, timeout, std::move(answer));
     caf::anon_send(dir, publish_atom::value, ack_atom::value, room, event, data, except, collector);
@@ -497,74 +491,51 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
   for (auto& r : doc["rooms"].GetArray())
     if (std::find(rooms.begin(), rooms.end(), std::string_view{r.GetString(), r.GetStringLength()}) == rooms.end())
       rooms.emplace_back(r.GetString(), r.GetStringLength());
-  std::vector<caf::actor> dirs;
-  for (auto& room : rooms) {
-    dirs.push_back(rt_->directory_for(room));
-    if (!dirs.back()) {
-      hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
-      return;
-    }
-  }
   // One id for the publish; every stored room gets a record (its own offset)
-  // and the answer waits for all of them. Rooms not stored get it live.
-  auto id = store::new_record_id();
-  auto once = std::make_shared<sio::delivered_set>();
-  std::vector<std::pair<caf::actor, store::record>> stored;
-  for (size_t i = 0; i < rooms.size(); ++i) {
-    if (!rt_->stores(rooms[i], event)) {
-      caf::anon_send(dirs[i], publish_atom::value, rooms[i], event, data, std::string{}, once);
-      continue;
-    }
-    store::record rec;
-    rec.id = id;
-    rec.room = rooms[i];
-    rec.event = event;
-    rec.data = data;
-    stored.emplace_back(dirs[i], std::move(rec));
-  }
-  if (stored.empty()) {
-    hs->reply(ok_json(req, "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{}}"));
-    return;
-  }
-  // Every room's outcome is gathered on the I/O thread; the answer goes once
-  // all are in (or at the first refusal).
+  // and the answer waits for all of them, gathered on the I/O thread (or goes
+  // at the first refusal). Rooms not stored get it live.
   struct progress {
     std::vector<std::pair<std::string, uint64_t>> offsets;
     size_t waiting = 0;
     bool failed = false;
   };
   auto p = std::make_shared<progress>();
-  p->waiting = stored.size();
   auto head = head_of(req);
+  auto id = store::new_record_id();
   auto& ioc = ioc_;
-  for (auto& [dir, rec] : stored) {
-    auto outcome = std::make_shared<publish_outcome>(
-      [hs, head, &ioc, p, id, room = rec.room](uint64_t offset, const std::string& refusal) {
-        asio::post(ioc, [hs, head, p, id, room, offset, refusal] {
-          --p->waiting;
-          if (p->failed)
-            return;
-          if (!refusal.empty()) {
-            p->failed = true;
-            hs->reply(publish_failed(*head, refusal));
-            return;
-          }
-          p->offsets.emplace_back(room, offset);
-          if (p->waiting > 0)
-            return;
-          std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{";
-          for (size_t i = 0; i < p->offsets.size(); ++i) {
-            if (i > 0)
-              body += ',';
-            sio::append_json_string(body, p->offsets[i].first);
-            body += ":\"" + std::to_string(p->offsets[i].second) + "\"";
-          }
-          body += "}}";
-          hs->reply(make_response(*head, http::status::ok, std::move(body), "application/json"));
-        });
+  auto outcome_of = [&](const std::string& room) {
+    ++p->waiting; // the outcomes are posted to this thread: none is gathered before all are counted
+    return std::make_shared<publish_outcome>([hs, head, &ioc, p, id, room](uint64_t offset, const std::string& refusal) {
+      asio::post(ioc, [hs, head, p, id, room, offset, refusal] {
+        --p->waiting;
+        if (p->failed)
+          return;
+        if (!refusal.empty()) {
+          p->failed = true;
+          hs->reply(publish_failed(*head, refusal));
+          return;
+        }
+        p->offsets.emplace_back(room, offset);
+        if (p->waiting > 0)
+          return;
+        std::string body = "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{";
+        for (size_t i = 0; i < p->offsets.size(); ++i) {
+          if (i > 0)
+            body += ',';
+          sio::append_json_string(body, p->offsets[i].first);
+          body += ":\"" + std::to_string(p->offsets[i].second) + "\"";
+        }
+        body += "}}";
+        hs->reply(make_response(*head, http::status::ok, std::move(body), "application/json"));
       });
-    caf::anon_send(dir, publish_atom::value, std::move(rec), std::string{}, once, outcome);
+    });
+  };
+  if (!rt_->publish_to_rooms(rooms, event, data, id, outcome_of)) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    return;
   }
+  if (p->waiting == 0)
+    hs->reply(ok_json(req, "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{}}"));
 }
 
 // GET /api/v1/rooms/{room}/messages?after=&before=&limit= : a room's stored
@@ -649,10 +620,7 @@ void api::history(const std::shared_ptr<http_session>& reply_to, const request& 
     return;
   }
   auto head = head_of(req);
-  auto& ioc = ioc_;
-  auto answer = [hs, &ioc](response res) {
-    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
-  };
+  auto answer = answer_on(ioc_, hs);
   rt_->sys.spawn([store, room, after, before, limit, backwards, head, answer](caf::event_based_actor* self) {
     // One more than asked: whether there is a next page.
     self->request(store, std::chrono::seconds(10), store_history_atom::value, room, after, before, limit + 1, backwards)
@@ -679,19 +647,14 @@ void api::history(const std::shared_ptr<http_session>& reply_to, const request& 
           body += "}";
           answer(make_response(*head, http::status::ok, std::move(body), "application/json"));
         },
-        [head, answer](caf::error& err) { answer(publish_failed(*head, err)); });
+        [self, head, answer](caf::error& err) { answer(publish_failed(*head, error_text(self->system(), err))); });
   });
 }
 
 void api::presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user) {
   auto p = rt_->presence();
-  auto head = std::make_shared<request>();
-  head->version(req.version());
-  head->keep_alive(req.keep_alive());
-  auto& ioc = ioc_;
-  auto answer = [hs, head, &ioc](response res) {
-    asio::post(ioc, [hs, res = std::move(res)]() mutable { hs->reply(std::move(res)); });
-  };
+  auto head = head_of(req);
+  auto answer = answer_on(ioc_, hs);
   if (!p) {
     hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Presence is restarting"));
     return;

@@ -64,10 +64,30 @@ struct io_fixture {
   }
 };
 
+store::record make_rec(const std::string& room, const std::string& data) {
+  store::record r;
+  r.id = "id-" + data;
+  r.room = room;
+  r.event = "news";
+  r.data = data;
+  r.ts_ms = 1;
+  return r;
+}
+
 struct fixture : test_coordinator_fixture<>, io_fixture {
   // A stand-in connection actor (rooms only monitor it).
   caf::actor conn() {
     return sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  }
+  // Records of room "r" straight to a store (no fan-out), as many as `data`.
+  void append(const caf::actor& store, std::initializer_list<const char*> data) {
+    for (auto d : data)
+      self->send(store, store_append_atom::value, make_rec("r", d), fanout_ptr{});
+  }
+  void stop_store(const caf::actor& store) {
+    self->send_exit(store, caf::exit_reason::user_shutdown);
+    sys.registry().erase(store_key());
+    sched.run();
   }
 };
 
@@ -424,16 +444,6 @@ struct store_rig {
   }
 };
 
-store::record make_rec(const std::string& room, const std::string& data) {
-  store::record r;
-  r.id = "id-" + data;
-  r.room = room;
-  r.event = "news";
-  r.data = data;
-  r.ts_ms = 1;
-  return r;
-}
-
 CAF_TEST(stored publishes are committed in one group then answered and delivered with their offsets) {
   store_rig rig{sys, 512};
   auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
@@ -482,8 +492,7 @@ CAF_TEST(records waiting together are one commit and a full batch is committed a
   {
     store_rig rig{sys, 512};
     auto commits = counters().store_commits.load();
-    for (auto d : {"1", "2", "3"})
-      self->send(rig.store, store_append_atom::value, make_rec("r", d), fanout_ptr{});
+    append(rig.store, {"1", "2", "3"});
     sched.run();
     // The store was idle, but the first two found more waiting behind them:
     // one transaction for all three.
@@ -501,14 +510,11 @@ CAF_TEST(records waiting together are one commit and a full batch is committed a
     sched.trigger_timeouts();
     sched.run();
     CAF_CHECK_EQUAL(counters().store_commits.load(), commits + 2);
-    self->send_exit(rig.store, caf::exit_reason::user_shutdown);
-    sys.registry().erase(store_key());
-    sched.run();
+    stop_store(rig.store);
   }
   store_rig rig{sys, 2};
   auto commits = counters().store_commits.load();
-  for (auto d : {"1", "2", "3"})
-    self->send(rig.store, store_append_atom::value, make_rec("r", d), fanout_ptr{});
+  append(rig.store, {"1", "2", "3"});
   sched.run();
   // Two make a full batch, committed at once; the third came right after a
   // commit: it waits for the interval.
@@ -520,9 +526,7 @@ CAF_TEST(records waiting together are one commit and a full batch is committed a
   sched.run();
   CAF_CHECK_EQUAL(counters().store_commits.load(), commits + 2);
   expect((uint64_t), from(rig.store).to(self).with(3u));
-  self->send_exit(rig.store, caf::exit_reason::user_shutdown);
-  sys.registry().erase(store_key());
-  sched.run();
+  stop_store(rig.store);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -206,26 +206,31 @@ uint32_t engine::send_with_ack(size_t i, std::string_view event_array) {
   return id;
 }
 
-void engine::flush(size_t i) {
-  auto& c = conns_[i];
-  while (c.out_sent < c.out.size()) {
-    auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+int write_pending(int fd, std::string& out, size_t& sent) {
+  while (sent < out.size()) {
+    auto n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         break;
-      fail(i, std::string{"send: "} + strerror(errno));
-      return;
+      return errno;
     }
-    c.out_sent += static_cast<size_t>(n);
+    sent += static_cast<size_t>(n);
   }
-  // What was written goes when all of it is, or once it is most of a large
-  // buffer (not a move of the whole rest per partial write).
-  if (c.out_sent == c.out.size()) {
-    c.out.clear();
-    c.out_sent = 0;
-  } else if (c.out_sent >= 65536 && c.out_sent * 2 >= c.out.size()) {
-    c.out.erase(0, c.out_sent);
-    c.out_sent = 0;
+  if (sent == out.size()) {
+    out.clear();
+    sent = 0;
+  } else if (sent >= 65536 && sent * 2 >= out.size()) {
+    out.erase(0, sent);
+    sent = 0;
+  }
+  return 0;
+}
+
+void engine::flush(size_t i) {
+  auto& c = conns_[i];
+  if (int err = write_pending(c.fd, c.out, c.out_sent)) {
+    fail(i, std::string{"send: "} + strerror(err));
+    return;
   }
   bool want = c.out_sent < c.out.size();
   if (want != c.out_armed) {

@@ -58,6 +58,12 @@ struct options {
 // source address for connection i (127.0.0.2 … as --sources says); -1 and why if not.
 int connect_socket(const options& o, size_t i, std::string& why);
 
+// Writes what `out` holds beyond `sent` to a non-blocking socket, as much as
+// it takes. Written output goes once all of it is, or once it is most of a
+// large buffer (not a move of the whole rest per partial write). 0, or the
+// errno of a failed send.
+int write_pending(int fd, std::string& out, size_t& sent);
+
 class scenario;
 struct epoll_event_list;
 

@@ -119,19 +119,9 @@ void publisher::set_events(size_t i, bool want_out) {
 
 void publisher::flush(size_t i) {
   auto& c = conns_[i];
-  while (c.out_sent < c.out.size()) {
-    auto n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
-      failed(i, std::string{"send: "} + strerror(errno));
-      return;
-    }
-    c.out_sent += static_cast<size_t>(n);
-  }
-  if (c.out_sent == c.out.size()) {
-    c.out.clear();
-    c.out_sent = 0;
+  if (int err = write_pending(c.fd, c.out, c.out_sent)) {
+    failed(i, std::string{"send: "} + strerror(err));
+    return;
   }
   set_events(i, c.out_sent < c.out.size());
 }

@@ -349,6 +349,26 @@ describe("a store that cannot open", () => {
   });
 });
 
+describe("a store path that cannot be created", () => {
+  it("a directory under a regular file: 503 store_unavailable naming the path, and Parley serves on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "parley-badpath-"));
+    const file = join(dir, "plain-file");
+    writeFileSync(file, "x");
+    const path = join(file, "sub", "parley.db");
+    const p = await startParley([`--parley.store.path=${path}`]);
+    try {
+      const r = await publish(p.url, { room: "x:1", event: "e", data: 1 });
+      assert.equal(r.status, 503);
+      assert.equal(r.json.error.code, "store_unavailable");
+      assert.ok(r.json.error.message.startsWith(`The message store is unavailable: cannot open ${path}: `), r.json.error.message);
+      assert.equal((await api(p.url, "GET", "/health")).status, 200);
+    } finally {
+      assert.equal(await p.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("a store that cannot write", () => {
   it("a full disk: the publish that does not fit gets 503, what was acknowledged stays, and Parley serves on", async () => {
     // Files may grow to 1 MiB (prlimit): the log fills up.

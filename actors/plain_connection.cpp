@@ -36,7 +36,9 @@ void send_text(self_ptr self, std::string text) {
   self->state.sock->send(eio::text_frame(std::move(text)));
 }
 
+// What the client did wrong, told to it and logged (once per message).
 void send_error(self_ptr self, std::string_view message) {
+  spdlog::info("plain socket {} (user {}): {}", self->state.sock->sid(), self->state.req.who.user_id, message);
   std::string out = "{\"type\":\"error\",\"message\":";
   sio::append_json_string(out, message);
   out += '}';
@@ -63,7 +65,6 @@ void replay(self_ptr self, const std::string& room, uint64_t after, std::functio
   auto store = st.rt->store();
   auto give_up = [self, room, after, done](const std::string& why) {
     auto& st = self->state;
-    spdlog::info("plain socket {}: no replay of {} after {}: {}", st.sock->sid(), room, after, why);
     send_error(self, "Cannot replay " + room + " after " + std::to_string(after) + ": " + why);
     st.sock->release(std::make_shared<const std::vector<uint64_t>>());
     done();
@@ -189,14 +190,11 @@ void on_subscription(self_ptr self, const rapidjson::Value& msg, bool subscribe)
     }
   }
   if (!may_join(st.req.who, room)) {
-    spdlog::info("plain socket {} (user {}): refused {}", st.sock->sid(), st.req.who.user_id, room);
     send_error(self, "Not allowed to subscribe to " + room);
     return;
   }
   if (st.rooms.count(room)) {
-    send_answer(self, "subscribed", id);
-    if (after)
-      replay(self, room, *after, [] {}); // nothing is held: what is live already came
+    send_answer(self, "subscribed", id); // already: live events came meanwhile, nothing to replay
     return;
   }
   auto max = st.rt->cfg.limits.max_rooms_per_socket;
@@ -239,11 +237,9 @@ void handle(self_ptr self, const std::optional<std::string>& text) {
     case rate_bucket::refuse_and_tell:
       send_error(self, "Rate limit exceeded: at most " + std::to_string(lim.events_per_second)
                          + " messages per second");
-      [[fallthrough]];
-    default:
-      if (st.rate.refused == 1)
-        spdlog::info("plain socket {} (user {}): over the message rate limit", st.sock->sid(), st.req.who.user_id);
       return;
+    default:
+      return; // told less than a second ago
   }
   if (!text) {
     send_error(self, "Binary messages are not supported");

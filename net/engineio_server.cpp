@@ -996,20 +996,27 @@ void server::handshake_polling(const std::shared_ptr<http_session>& hs, request&
   s->start(make_handler_(*s));
 }
 
-void server::handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req) {
-  // The session exists only once the upgrade is accepted; its 101 response and
-  // the open packet leave in one write.
-  auto info = describe(hs, req);
+std::shared_ptr<session> server::open_websocket(const std::shared_ptr<http_session>& hs, const request& req,
+                                                handshake info) {
+  // The session exists only once the upgrade is accepted; its 101 response
+  // leaves in one write with what is queued next.
   std::string head;
   auto ws = upgrade(hs, req, head);
   if (!ws)
-    return;
+    return nullptr;
   auto s = open(std::move(info));
   s->attach_websocket(std::move(ws));
   frame switching;
   switching.bytes = std::make_shared<const std::string>(std::move(head));
   switching.raw = true;
   s->send(switching);
+  return s;
+}
+
+void server::handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req) {
+  auto s = open_websocket(hs, req, describe(hs, req));
+  if (!s)
+    return;
   s->send(text_frame(open_packet(s->sid(), true)));
   s->start(make_handler_(*s));
 }
@@ -1094,22 +1101,17 @@ std::shared_ptr<session> server::open_plain(const std::shared_ptr<http_session>&
                                             std::unique_ptr<session_handler> h) {
   if (sessions_.size() >= opts_.max_connections) {
     log_refusal("the limit of plain WebSocket connections (parley.plainws.max-total) is reached");
+    counters().plain_refused.fetch_add(1, std::memory_order_relaxed);
     accept_and_close(hs, std::move(req), 1013,
                      "too many plain WebSocket connections (max-total " + std::to_string(opts_.max_connections) + ")");
     return nullptr;
   }
-  auto info = describe(hs, req);
-  std::string head;
-  auto ws = upgrade(hs, req, head);
-  if (!ws)
-    return nullptr;
-  auto s = open(std::move(info));
-  s->attach_websocket(std::move(ws));
-  frame switching;
-  switching.bytes = std::make_shared<const std::string>(std::move(head));
-  switching.raw = true;
-  s->send(switching);
-  s->start(std::move(h));
+  // The credentials were checked before: only the address is kept.
+  handshake info;
+  info.remote = hs->remote().address().to_string();
+  auto s = open_websocket(hs, req, std::move(info));
+  if (s)
+    s->start(std::move(h));
   return s;
 }
 

@@ -286,6 +286,10 @@ private:
   void error(const std::shared_ptr<http_session>& hs, const request& req, int code);
   void handshake_polling(const std::shared_ptr<http_session>& hs, request&& req);
   void handshake_websocket(const std::shared_ptr<http_session>& hs, request&& req);
+  // Answers the upgrade and opens a session on it (the 101 queued, not yet
+  // started); nullptr when the upgrade was refused (answered) or the client is gone.
+  std::shared_ptr<session> open_websocket(const std::shared_ptr<http_session>& hs, const request& req,
+                                          handshake info);
   // Checks a WebSocket upgrade and takes its socket out of the HTTP session;
   // `head` gets the 101 response, still to be written. nullptr after an error answer.
   std::shared_ptr<ws_link> upgrade(const std::shared_ptr<http_session>& hs, const request& req, std::string& head);

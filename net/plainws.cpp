@@ -215,14 +215,6 @@ void front::handle(const std::shared_ptr<http_session>& hs, request&& req) {
 
 void front::admit(const std::shared_ptr<http_session>& hs, request&& req, plain_request pr) {
   auto& cfg = rt_->cfg.plainws;
-  if (server_.session_count() >= cfg.max_total) {
-    spdlog::info("plain WebSocket from {}: closed, max-total {} reached", hs->remote().address().to_string(),
-                 cfg.max_total);
-    counters().plain_refused.fetch_add(1, std::memory_order_relaxed);
-    server_.accept_and_close(hs, std::move(req), 1013,
-                             "too many plain WebSocket connections (max-total " + std::to_string(cfg.max_total) + ")");
-    return;
-  }
   if (pr.kind != plain_kind::subscribe) {
     auto it = per_dialog_.find(pr.dialog);
     if (it != per_dialog_.end() && it->second >= cfg.max_per_dialog) {
@@ -235,6 +227,7 @@ void front::admit(const std::shared_ptr<http_session>& hs, request&& req, plain_
       return;
     }
   }
+  // (max-total is the plain server's connection limit: open_plain closes beyond it)
   server_.open_plain(hs, std::move(req), std::make_unique<link>(*this, rt_, std::move(pr)));
 }
 

@@ -12,6 +12,7 @@
 #include "actors/store.hpp"
 #include "net/engineio_server.hpp"
 #include "net/metrics.hpp"
+#include "net/plain_wire.hpp"
 #include "net/socketio_packet.hpp"
 #include "schema/events.hpp"
 
@@ -559,43 +560,24 @@ void disconnect(self_ptr self, const std::string& why) {
   close_connection(self, why);
 }
 
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
-
-// The event rate limit (a token bucket of events-burst, refilled at
-// events-per-second). False when the event is refused; a socket refused more
-// than a burst's worth in a row is disconnected.
+// The event rate limit (actors/rate_limit.hpp). False when the event is
+// refused; a socket refused more than a burst's worth in a row is
+// disconnected. An event asking for an ack always gets the refusal.
 bool within_rate(self_ptr self, ack_id id) {
   auto& st = self->state;
   auto& lim = st.rt->cfg.limits;
-  if (lim.events_per_second == 0)
+  auto verdict = st.rate.take(lim.events_per_second, lim.events_burst);
+  if (verdict == rate_bucket::pass)
     return true;
-  auto now = steady_ns();
-  auto burst = static_cast<double>(lim.events_burst);
-  st.tokens = static_cast<float>(std::min(burst, st.tokens + static_cast<double>(now - st.refilled_ns) * 1e-9
-                                                               * static_cast<double>(lim.events_per_second)));
-  st.refilled_ns = now;
-  if (st.tokens >= 1) {
-    st.tokens -= 1;
-    st.refused = 0;
-    return true;
-  }
-  if (++st.refused > lim.events_burst) {
+  if (verdict == rate_bucket::disconnect) {
     spdlog::info("socket {} (user {}): over the event rate limit for more than {} events, disconnecting",
                  st.sock->sid(), st.who.user_id, lim.events_burst);
     disconnect(self, "Rate limit exceeded: disconnected");
     return false;
   }
-  auto text = "Rate limit exceeded: at most " + std::to_string(lim.events_per_second) + " events per second";
-  if (id) {
-    refuse(self, id, text);
-  } else if (now - st.refusal_noticed_ns >= 1000000000) {
-    st.refusal_noticed_ns = now;
-    refuse(self, id, text);
-  }
-  if (st.refused == 1)
+  if (id || verdict == rate_bucket::refuse_and_tell)
+    refuse(self, id, "Rate limit exceeded: at most " + std::to_string(lim.events_per_second) + " events per second");
+  if (st.rate.refused == 1)
     spdlog::info("socket {} (user {}): over the event rate limit", st.sock->sid(), st.who.user_id);
   return false;
 }
@@ -649,7 +631,7 @@ void finish_connect(self_ptr self, const std::vector<store::record>* replay = nu
     std::vector<eio::frame> fs;
     std::unordered_set<std::string_view> ids;
     for (auto& r : *replay) {
-      if (r.origin == st.sock->sid() || !ids.insert(r.id).second)
+      if (r.origin == st.sock->sid() || !wire::reaches(nsp, r.audience) || !ids.insert(r.id).second)
         continue;
       fs.push_back(eio::text_frame(
         sio::encode(sio::packet_type::event, nsp, std::nullopt, stored_event_array(r, true))));
@@ -847,8 +829,6 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
   std::vector<std::string> initial{namespace_room(st.sock->nsp())};
   for (auto& p : st.who.profiles)
     initial.push_back("profile:" + p);
-  st.refilled_ns = steady_ns();
-  st.tokens = static_cast<float>(st.rt->cfg.limits.events_burst);
   st.busy = true;
   if (!req.pid.empty())
     try_recover(self, req, std::move(initial));

@@ -16,6 +16,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/rate_limit.hpp"
 #include "actors/runtime.hpp"
 
 namespace parley {
@@ -72,10 +73,7 @@ struct connection_state {
   // reach the room's shard (being restarted) and is tried again.
   std::unordered_map<std::string, caf::actor> rooms;
   // Event rate limit: a token bucket, and refusals since the last accepted event.
-  float tokens = 0;
-  uint32_t refused = 0;
-  int64_t refilled_ns = 0;
-  int64_t refusal_noticed_ns = 0; // last `error` event about the limit
+  rate_bucket rate;
   buffers attachments; // of the event being handled (binary events only)
   static inline const char* name = "connection";
 };

@@ -123,6 +123,16 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       else
         self->send(it->second.room, publish_atom::value, std::move(rec), except_sid, once, outcome);
     },
+    [self](publish_atom, const std::string& name, const std::string& event, const std::string& data,
+           const std::string& except_sid, uint8_t to, const outcome_ptr& outcome) {
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end()) {
+        if (outcome)
+          outcome->tell(0, {}); // nobody to reach
+        return;
+      }
+      self->send(it->second.room, publish_atom::value, event, data, except_sid, to, outcome);
+    },
     [self](empty_atom, const std::string& name, uint64_t ops) {
       auto it = self->state.memory->rooms.find(name);
       if (it == self->state.memory->rooms.end() || it->second.ops != ops

@@ -45,6 +45,8 @@ struct directory_state {
 //   (publish_atom, record, except_sid, once|null) -> uint64_t offset  a stored event,
 //       through the room (its members are the fan-out) to the store
 //   (publish_atom, record, except_sid, once|null, outcome)   the same, told through the outcome
+//   (publish_atom, room, event, data_json, except_sid, audience, outcome|null)
+//       an event for one audience of the room, not stored (see actors/room.hpp)
 //   (empty_atom, room, ops)                                         [from the room]
 //   (count_atom) -> uint64_t rooms
 //   (kill_atom, room, reason)    fault injection: the room's actor fails

@@ -10,6 +10,7 @@
 
 #include "actors/store.hpp"
 #include "net/metrics.hpp"
+#include "net/plain_wire.hpp"
 #include "net/socketio_packet.hpp"
 
 namespace parley {
@@ -39,14 +40,35 @@ void rebuild(room_members& st) {
   st.dirty = false;
 }
 
-// Encodes the packet once per namespace among the members and hands each
-// frame set, with that namespace's receivers, to the I/O thread in one hop.
+// How many of the receivers per audience a publish to `to` reaches (the
+// sender not counted).
+std::pair<uint32_t, uint32_t> reach(room_members& st, uint8_t to, const socket_ptr& except) {
+  uint32_t admins = 0, sites = 0;
+  for (auto& [group, targets] : st.by_nsp) {
+    if (!wire::reaches(group, to))
+      continue;
+    auto n = static_cast<uint32_t>(targets->size());
+    if (except && except->nsp() == group)
+      --n;
+    (wire::in_site_audience(group) ? sites : admins) += n;
+  }
+  return {admins, sites};
+}
+
+// Encodes the packet once per namespace (or plain flavour) among the members
+// and hands each frame set, with that group's receivers, to the I/O thread in
+// one hop. `to`: the audience (plain_wire.hpp); `outcome` (may be null) learns
+// how many it reached, and is told at once.
 void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
              const std::string& data, const std::string& except_sid, const buffers& attachments,
-             const sio::delivered_ptr& once = nullptr) {
+             const sio::delivered_ptr& once = nullptr, uint8_t to = wire::everyone,
+             const outcome_ptr& outcome = nullptr) {
   auto& st = *self->state.members;
-  if (st.by_sid.empty())
+  if (st.by_sid.empty()) {
+    if (outcome)
+      outcome->tell(0, {});
     return;
+  }
   if (st.dirty)
     rebuild(st);
   socket_ptr except;
@@ -54,7 +76,18 @@ void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
     if (auto it = st.by_sid.find(except_sid); it != st.by_sid.end())
       except = it->second.sock;
   auto body = sio::event_array(event, data);
+  wire::plain_frames plain{st.room_name, event, data};
+  uint64_t n = 0; // receivers, the sender not counted
   for (auto& [nsp, targets] : st.by_nsp) {
+    if (!wire::reaches(nsp, to))
+      continue;
+    if (wire::is_plain(nsp) && !attachments.empty())
+      continue; // binary attachments have no plain form
+    n += targets->size() - (except && except->nsp() == nsp ? 1 : 0);
+    if (wire::is_plain(nsp)) {
+      sio::deliver(targets, plain.get(nsp), except, once);
+      continue;
+    }
     if (attachments.empty()) {
       auto frame = eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body));
       sio::deliver(targets, std::move(frame), except, once);
@@ -67,8 +100,13 @@ void fan_out(caf::stateful_actor<room_state>* self, const std::string& event,
       fs.push_back(eio::frame{b, true});
     sio::deliver(targets, std::move(fs), except);
   }
+  if (outcome) {
+    auto [admins, sites] = reach(st, to, except);
+    outcome->reached(admins, sites);
+    outcome->tell(0, {});
+  }
   counters().fanouts.fetch_add(1, std::memory_order_relaxed);
-  counters().deliveries.fetch_add(st.by_sid.size() - (except ? 1 : 0), std::memory_order_relaxed);
+  counters().deliveries.fetch_add(n, std::memory_order_relaxed);
 }
 
 // An event asking for an ack: the same id and frame for every receiver; the I/O
@@ -92,7 +130,8 @@ void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& 
   auto body = sio::event_array(event, data);
   std::vector<std::pair<eio::frame, std::shared_ptr<const sio::socket_list>>> parts;
   for (auto& [nsp, targets] : st.by_nsp)
-    parts.emplace_back(eio::text_frame(sio::encode(sio::packet_type::event, nsp, id, body)), targets);
+    if (!wire::is_plain(nsp)) // plain sockets have no acks
+      parts.emplace_back(eio::text_frame(sio::encode(sio::packet_type::event, nsp, id, body)), targets);
   auto& ctx = st.by_sid.begin()->second.sock->context();
   boost::asio::post(ctx, [parts = std::move(parts), except, id, collector] {
     uint64_t n = 0;
@@ -212,8 +251,16 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
     },
     [self](publish_atom, store::record& rec, const std::string& except_sid, const sio::delivered_ptr& once,
            const outcome_ptr& outcome) {
-      forward_to_store(self, rec, members_fanout(self, except_sid, once), outcome);
+      auto to = members_fanout(self, except_sid, once);
+      auto& st = *self->state.members;
+      if (!st.by_sid.empty()) {
+        auto [admins, sites] = reach(st, rec.audience, to->except);
+        outcome->reached(admins, sites);
+      }
+      forward_to_store(self, rec, std::move(to), outcome);
     },
+    [self](publish_atom, const std::string& event, const std::string& data, const std::string& except_sid,
+           uint8_t to, const outcome_ptr& outcome) { fan_out(self, event, data, except_sid, {}, nullptr, to, outcome); },
     [self](count_atom) { return static_cast<uint64_t>(self->state.members->by_sid.size()); },
     [self](stop_atom) { self->quit(); },
     [self, report_if_empty](adopt_atom, const caf::actor& directory) {

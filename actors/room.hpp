@@ -1,9 +1,10 @@
 // One actor per room: its members (socket, connection actor) and the fan-out.
 // Spawned by a directory shard on the first join, stopped by it once empty.
 //
-// A publish encodes the packet once per namespace among the members and hands
-// that one immutable frame, with a shared snapshot of the receivers, to the
-// I/O thread in a single hop.
+// A publish encodes the packet once per namespace among the members (and once
+// per plain WebSocket flavour, net/plain_wire.hpp) and hands that one
+// immutable frame, with a shared snapshot of the receivers, to the I/O thread
+// in a single hop.
 #pragma once
 
 #include <map>
@@ -56,6 +57,10 @@ struct room_state {
 //   (publish_atom, record, except_sid, once|null) -> uint64_t offset   a stored
 //       event: on to the store with the members as its fan-out (see actors/store.hpp)
 //   (publish_atom, record, except_sid, once|null, outcome)   the same, told through the outcome
+//       (the outcome also learns how many members of each audience it reached)
+//   (publish_atom, event, data_json, except_sid, audience, outcome|null)   an event
+//       for one audience of the room (net/plain_wire.hpp), not stored; the
+//       outcome learns how many it reached and is told at once
 //   (count_atom) -> uint64_t members
 //   (stop_atom)                                                     [from the directory]
 //   (adopt_atom, directory)   a restarted shard took the room over; the room

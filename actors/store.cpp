@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/metrics.hpp"
+#include "net/plain_wire.hpp"
 #include "net/socketio_packet.hpp"
 
 namespace parley {
@@ -115,21 +116,26 @@ void try_open(self_ptr self) {
 }
 
 // Hands a committed record to the I/O thread: one frame per namespace among
-// its receivers, its offset as the event's last argument.
+// its receivers (its offset as the event's last argument), and one per plain
+// WebSocket flavour, for the groups in the record's audience.
 void fan_out(const store_state& st, const store::record& r, const fanout& to) {
   if (to.by_nsp.empty())
     return;
   auto body = stored_event_array(r, st.rt->cfg.recovery.enabled);
+  wire::plain_frames plain{r.room, r.event, r.data};
   uint64_t n = 0;
   for (auto& [nsp, targets] : to.by_nsp) {
-    if (!targets || targets->empty())
+    if (!targets || targets->empty() || !wire::reaches(nsp, r.audience))
       continue;
-    n += targets->size();
-    sio::deliver(targets, eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body)), to.except,
-                 to.once, r.offset);
+    n += targets->size() - (to.except && to.except->nsp() == nsp ? 1 : 0);
+    if (wire::is_plain(nsp))
+      sio::deliver(targets, plain.get(nsp), to.except, to.once, r.offset);
+    else
+      sio::deliver(targets, eio::text_frame(sio::encode(sio::packet_type::event, nsp, std::nullopt, body)),
+                   to.except, to.once, r.offset);
   }
   counters().fanouts.fetch_add(1, std::memory_order_relaxed);
-  counters().deliveries.fetch_add(n - (to.except && n > 0 ? 1 : 0), std::memory_order_relaxed);
+  counters().deliveries.fetch_add(n, std::memory_order_relaxed);
 }
 
 void refuse(store_state::item& it, const std::string& why) {

@@ -50,7 +50,15 @@ using fanout_ptr = std::shared_ptr<const fanout>;
 class publish_outcome {
 public:
   using callback = std::function<void(uint64_t offset, const std::string& refusal)>;
+  // The same, also told how many it reached per audience (see reached()).
+  using reach_callback =
+    std::function<void(uint64_t offset, const std::string& refusal, uint32_t admins, uint32_t sites)>;
   explicit publish_outcome(callback cb) : cb_(std::move(cb)) {
+  }
+  explicit publish_outcome(reach_callback cb)
+    : cb_([this, cb = std::move(cb)](uint64_t offset, const std::string& refusal) {
+        cb(offset, refusal, admins_, sites_);
+      }) {
   }
   ~publish_outcome() {
     tell(0, "unavailable: rooms are restarting, try again");
@@ -63,9 +71,19 @@ public:
       cb(offset, refusal);
     }
   }
+  // Whom the publish was handed to, per audience (net/plain_wire.hpp): set
+  // by the room before it passes the publish on, read by the callback (the
+  // message in between orders the two).
+  void reached(uint32_t admins, uint32_t sites) {
+    admins_ = admins;
+    sites_ = sites;
+  }
+  uint32_t admins() const { return admins_; }
+  uint32_t sites() const { return sites_; }
 
 private:
   callback cb_;
+  uint32_t admins_ = 0, sites_ = 0;
 };
 using outcome_ptr = std::shared_ptr<publish_outcome>;
 

@@ -360,6 +360,54 @@ const std::vector<option_row>& rows() {
                          s.recovery.max_disconnection = to_ms(v);
                          return positive("parley.recovery.max-disconnection", v);
                        }),
+    row<bool>("parley.plainws", "enabled", "plain WebSocket endpoints: /ws and /ws/{,site/,widget/}dialogs/{id}",
+              [](settings& s, bool v) { s.plainws.enabled = v; return std::string{}; }),
+    row<std::string>("parley.plainws", "validate-url",
+                     "asked (POST) whether a site_token or assistant_id may open a dialog; \"\": nobody",
+                     [](settings& s, const std::string& v) {
+                       s.plainws.validate_url = v;
+                       return check_url("parley.plainws.validate-url", v, false);
+                     }),
+    row<caf::timespan>("parley.plainws", "validate-timeout", "longest wait for validate-url's answer",
+                       [](settings& s, caf::timespan v) {
+                         s.plainws.validate_timeout = to_ms(v);
+                         return positive("parley.plainws.validate-timeout", v);
+                       }),
+    row<caf::timespan>("parley.plainws", "validate-cache-ttl",
+                       "how long an answer of validate-url is reused (a refusal: a tenth of it)",
+                       [](settings& s, caf::timespan v) {
+                         s.plainws.validate_cache_ttl = to_ms(v);
+                         return std::string{};
+                       }),
+    row<str_list>("parley.plainws", "site-tokens", "site tokens admitted without asking validate-url",
+                  [](settings& s, const str_list& v) { s.plainws.site_tokens = v; return std::string{}; }),
+    row<str_list>("parley.plainws", "assistants", "assistant ids admitted without asking validate-url",
+                  [](settings& s, const str_list& v) { s.plainws.assistants = v; return std::string{}; }),
+    row<uint64_t>("parley.plainws", "max-per-dialog", "plain connections to one dialog at most",
+                  [](settings& s, uint64_t v) {
+                    s.plainws.max_per_dialog = v;
+                    return v >= 1 ? std::string{} : std::string{"parley.plainws.max-per-dialog must be at least 1"};
+                  }),
+    row<uint64_t>("parley.plainws", "max-total", "plain connections at most",
+                  [](settings& s, uint64_t v) {
+                    s.plainws.max_total = v;
+                    return v >= 1 ? std::string{} : std::string{"parley.plainws.max-total must be at least 1"};
+                  }),
+    row<caf::timespan>("parley.plainws", "ping-interval", "a WebSocket ping to each plain connection this often",
+                       [](settings& s, caf::timespan v) {
+                         s.plainws.ping_interval = to_ms(v);
+                         return positive("parley.plainws.ping-interval", v);
+                       }),
+    row<caf::timespan>("parley.plainws", "ping-timeout", "no pong within this after a ping: the connection is closed",
+                       [](settings& s, caf::timespan v) {
+                         s.plainws.ping_timeout = to_ms(v);
+                         return positive("parley.plainws.ping-timeout", v);
+                       }),
+    row<uint64_t>("parley.plainws", "max-message", "largest message a plain client may send, in bytes",
+                  [](settings& s, uint64_t v) {
+                    s.plainws.max_message = v;
+                    return v >= 64 ? std::string{} : std::string{"parley.plainws.max-message must be at least 64"};
+                  }),
     row<std::string>("parley.log", "level", "trace, debug, info, warn, error or off",
                      [](settings& s, const std::string& v) {
                        s.log.level = v;

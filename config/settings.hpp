@@ -106,7 +106,7 @@ struct settings {
     duration max_age{std::chrono::hours(24 * 7)}; // 0 = no limit
     std::vector<std::string> rooms{"*"}; // rooms whose events are stored (names, "prefix*", "*")
     // never stored, delivered as before (no offset)
-    std::vector<std::string> volatile_events{"typing", "typing:start", "typing:stop", "user:online",
+    std::vector<std::string> volatile_events{"typing", "typing:start", "typing:stop", "typing_start", "typing_stop", "user:online",
                                              "user:offline"};
   } store;
   struct {
@@ -114,6 +114,20 @@ struct settings {
     duration max_disconnection{std::chrono::minutes(2)};
     uint64_t max_replay = 100000;             // missed events replayed at most (else a new session)
   } recovery;
+  struct {
+    // plain WebSocket endpoints (net/plainws.hpp): /ws and seed 003's dialog sockets
+    bool enabled = true;
+    std::string validate_url;               // asked about site tokens and assistant ids
+    duration validate_timeout{2000};
+    duration validate_cache_ttl{60000};     // refusals: a tenth of it
+    std::vector<std::string> site_tokens;   // admitted without asking (development)
+    std::vector<std::string> assistants;    // likewise
+    uint64_t max_per_dialog = 50;
+    uint64_t max_total = 1000;
+    duration ping_interval{25000};
+    duration ping_timeout{40000};
+    uint64_t max_message = 65536;
+  } plainws;
   rtm_settings rtm;
 };
 

@@ -18,6 +18,7 @@
 
 #include "actors/ack_collector.hpp"
 #include "actors/connection.hpp"
+#include "actors/plain_connection.hpp"
 #include "actors/store.hpp"
 #include "actors/directory.hpp"
 #include "actors/messages.hpp"
@@ -26,6 +27,8 @@
 #include "net/json.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
+#include "net/plain_wire.hpp"
+#include "net/ws_frames.hpp"
 #include "net/socketio_packet.hpp"
 #include "schema/events.hpp"
 
@@ -212,6 +215,25 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       return method_not_allowed("POST");
     broadcast(hs, req);
     return;
+  }
+  constexpr std::string_view dialogs_prefix = "/api/v1/dialogs/";
+  if (path.compare(0, dialogs_prefix.size(), dialogs_prefix) == 0) {
+    auto rest = std::string_view{path}.substr(dialogs_prefix.size());
+    auto slash = rest.find('/');
+    auto what = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    if (what == "/messages" || what == "/events") {
+      if (req.method() != http::verb::post)
+        return method_not_allowed("POST");
+      auto id = std::string{rest.substr(0, slash)};
+      if (id.empty() || id.size() > 128 || !std::all_of(id.begin(), id.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' || c == '-';
+          })) {
+        hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed dialog id"));
+        return;
+      }
+      dialog_publish(hs, req, id, what == "/messages");
+      return;
+    }
   }
   constexpr std::string_view presence_prefix = "/api/v1/presence/";
   if (path.compare(0, presence_prefix.size(), presence_prefix) == 0
@@ -536,6 +558,85 @@ void api::broadcast(const std::shared_ptr<http_session>& hs, const request& req)
   }
   if (p->waiting == 0)
     hs->reply(ok_json(req, "{\"ok\":true,\"id\":\"" + id + "\",\"offsets\":{}}"));
+}
+
+// Seed 003's backend pushes: the body (a JSON object) goes to the dialog's
+// room byte for byte, to both audiences or one (net/plain_wire.hpp); a
+// message from the user ("sender":"user") to the admins only. Answered, once
+// committed when the room's events are stored, with how many members of each
+// audience it was handed to.
+void api::dialog_publish(const std::shared_ptr<http_session>& hs, const request& req, const std::string& dialog,
+                         bool message) {
+  rapidjson::Document doc;
+  std::string why;
+  if (!json::parse(doc, req.body(), &why) || !ws::valid_utf8(req.body())) {
+    auto msg = "Malformed JSON: " + (why.empty() ? std::string{"invalid UTF-8"} : why);
+    spdlog::info("api {}: {}", std::string_view{req.target()}, msg);
+    hs->reply(json_error(req, http::status::bad_request, "invalid_json", msg));
+    return;
+  }
+  if (!doc.IsObject()) {
+    spdlog::info("api {}: the body is not a JSON object", std::string_view{req.target()});
+    hs->reply(json_error(req, http::status::bad_request, "invalid_payload", "The body must be a JSON object"));
+    return;
+  }
+  auto to = wire::everyone;
+  std::string event;
+  if (message) {
+    event = "message";
+    const rapidjson::Value* m = &doc;
+    if (auto w = doc.FindMember("message"); w != doc.MemberEnd() && w->value.IsObject())
+      m = &w->value; // the legacy wrapped form
+    auto sender = m->FindMember("sender");
+    if (sender != m->MemberEnd() && sender->value.IsString() && std::string_view{sender->value.GetString()} == "user")
+      to = wire::admins; // the widget showed it already
+  } else {
+    if (auto a = eio::query_param(req.target(), "audience")) {
+      auto parsed = wire::parse_audience(*a);
+      if (!parsed) {
+        hs->reply(json_error(req, http::status::bad_request, "invalid_query", "audience must be admin, site or all"));
+        return;
+      }
+      to = *parsed;
+    }
+    auto type = doc.FindMember("type");
+    event = type != doc.MemberEnd() && type->value.IsString()
+              ? std::string{type->value.GetString(), type->value.GetStringLength()}
+              : std::string{"event"};
+  }
+  auto room = dialog_room(dialog);
+  auto dir = rt_->directory_for(room);
+  if (!dir) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    return;
+  }
+  auto head = head_of(req);
+  auto& ioc = ioc_;
+  auto outcome = std::make_shared<publish_outcome>(publish_outcome::reach_callback{
+    [hs, head, &ioc](uint64_t, const std::string& refusal, uint32_t admins, uint32_t sites) {
+      asio::post(ioc, [hs, head, refusal, admins, sites] {
+        if (!refusal.empty()) {
+          hs->reply(publish_failed(*head, refusal));
+          return;
+        }
+        hs->reply(make_response(*head, http::status::ok,
+                                "{\"ok\":true,\"delivered\":{\"admin\":" + std::to_string(admins)
+                                  + ",\"site\":" + std::to_string(sites) + "}}",
+                                "application/json"));
+      });
+    }});
+  if (rt_->stores(room, event)) {
+    store::record rec;
+    rec.id = store::new_record_id();
+    rec.room = std::move(room);
+    rec.event = std::move(event);
+    rec.data = req.body(); // byte for byte
+    rec.audience = to;
+    caf::anon_send(dir, publish_atom::value, std::move(rec), std::string{}, sio::delivered_ptr{}, outcome);
+  } else {
+    caf::anon_send(dir, publish_atom::value, room, event, req.body(), std::string{}, static_cast<uint8_t>(to),
+                   outcome);
+  }
 }
 
 // GET /api/v1/rooms/{room}/messages?after=&before=&limit= : a room's stored

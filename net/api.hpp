@@ -24,6 +24,9 @@ public:
 private:
   void publish(const std::shared_ptr<http_session>& hs, const request& req);
   void broadcast(const std::shared_ptr<http_session>& hs, const request& req);
+  // POST /api/v1/dialogs/{id}/messages (`message`) and /events.
+  void dialog_publish(const std::shared_ptr<http_session>& hs, const request& req, const std::string& dialog,
+                      bool message);
   void presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user);
   void history(const std::shared_ptr<http_session>& hs, const request& req, std::string room);
   bool key_matches(std::string_view authorization) const;

@@ -26,6 +26,12 @@ const frame& ping_frame() {
   return f;
 }
 
+// A WebSocket ping (plain sessions): header only, no payload.
+const frame& ws_ping_frame() {
+  static const frame f{std::make_shared<const std::string>(std::string{"\x89\x00", 2}), false, true};
+  return f;
+}
+
 } // namespace
 
 std::string_view error_message(int code) {
@@ -89,7 +95,9 @@ void session::on_packet(packet&& p) {
         handler_->on_message(*this, std::move(p));
       break;
     case packet_type::pong:
-      schedule_ping();
+      // Only the answer to our ping counts (each would queue a heartbeat).
+      if (awaiting_pong_)
+        schedule_ping();
       break;
     case packet_type::close:
       close("transport close");
@@ -149,6 +157,16 @@ void session::post_close(std::string reason) {
              [self = shared_from_this(), reason = std::move(reason)] { self->close(reason); });
 }
 
+void session::close(std::string_view reason, uint16_t code) {
+  if (closed_)
+    return;
+  if (ws_) {
+    ws_->close_code = code;
+    close_text_ = std::string{reason.substr(0, 123)};
+  }
+  close(reason);
+}
+
 void session::close(std::string_view reason) {
   if (closed_)
     return;
@@ -157,7 +175,8 @@ void session::close(std::string_view reason) {
   ++heartbeat_gen_; // its heartbeat entries are stale now
   upgrade_timer_.reset();
   srv_.forget(sid_);
-  counters().sessions.fetch_sub(1, std::memory_order_relaxed);
+  if (!srv_.opts().plain)
+    counters().sessions.fetch_sub(1, std::memory_order_relaxed);
   if (poll_) {
     // A client that said goodbye gets a no-op; everybody else learns of the close.
     auto hs = std::move(poll_);
@@ -417,6 +436,8 @@ bool session::ws_frames(const std::shared_ptr<ws_link>& l) {
         }
         break;
       case ev::pong:
+        if (main && awaiting_pong_ && srv_.opts().plain)
+          schedule_ping();
         break;
       case ev::close:
         l->close_code = e.code == 1005 ? ws::close_normal : e.code;
@@ -444,6 +465,11 @@ bool session::ws_frames(const std::shared_ptr<ws_link>& l) {
 }
 
 void session::on_ws_message(std::string&& data, bool binary) {
+  if (srv_.opts().plain) {
+    if (handler_)
+      handler_->on_message(*this, packet{packet_type::message, binary, std::move(data)});
+    return;
+  }
   if (binary) {
     on_packet(packet{packet_type::message, true, std::move(data)});
   } else if (auto p = decode_text(data)) {
@@ -602,8 +628,8 @@ void linger_and_close(const std::shared_ptr<ws_link>& l) {
 }
 
 // Sends a close frame on a connection nothing else writes to, then lingers.
-void close_link(const std::shared_ptr<ws_link>& l, uint16_t code) {
-  auto bytes = std::make_shared<const std::string>(ws::close_frame(code, {}));
+void close_link(const std::shared_ptr<ws_link>& l, uint16_t code, std::string_view reason = {}) {
+  auto bytes = std::make_shared<const std::string>(ws::close_frame(code, reason));
   asio::async_write(l->sock, asio::buffer(*bytes), [l, bytes](beast::error_code ec, size_t) {
     if (ec) {
       beast::error_code ignored;
@@ -619,7 +645,7 @@ void close_link(const std::shared_ptr<ws_link>& l, uint16_t code) {
 void session::send_close_frame(uint16_t code) {
   // After every frame already queued (what the socket was told last, e.g. why
   // it is disconnected), bounded by a deadline for a peer that does not read.
-  out_.push_back(frame{std::make_shared<const std::string>(ws::close_frame(code, {})), false, true});
+  out_.push_back(frame{std::make_shared<const std::string>(ws::close_frame(code, close_text_)), false, true});
   final_flush_ = true;
   auto l = ws_;
   l->linger = std::make_unique<asio::steady_timer>(l->sock.get_executor());
@@ -737,7 +763,7 @@ void server::on_beats() {
     auto s = b.s.lock();
     if (!s || s->closed_ || s->heartbeat_gen_ != b.gen || s->awaiting_pong_)
       continue;
-    s->send(ping_frame());
+    s->send(opts_.plain ? ws_ping_frame() : ping_frame());
     s->awaiting_pong_ = true;
     add_beat(pong_due_, opts_.ping_timeout, s, b.gen);
     if (s->handler_)
@@ -747,8 +773,12 @@ void server::on_beats() {
     auto b = std::move(pong_due_.front());
     pong_due_.pop_front();
     auto s = b.s.lock();
-    if (s && !s->closed_ && s->heartbeat_gen_ == b.gen && s->awaiting_pong_)
-      s->close("ping timeout");
+    if (s && !s->closed_ && s->heartbeat_gen_ == b.gen && s->awaiting_pong_) {
+      if (opts_.plain)
+        s->close("ping timeout", ws::close_going_away);
+      else
+        s->close("ping timeout");
+    }
   }
   std::optional<std::chrono::steady_clock::time_point> next;
   if (!ping_due_.empty())
@@ -943,7 +973,8 @@ std::shared_ptr<session> server::open(handshake info) {
   if (opts_.max_connections_per_ip > 0)
     ++per_ip_[s->info().remote];
   sessions_.emplace(s->sid(), s);
-  counters().sessions.fetch_add(1, std::memory_order_relaxed);
+  if (!opts_.plain)
+    counters().sessions.fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 
@@ -1059,6 +1090,36 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
   });
 }
 
+std::shared_ptr<session> server::open_plain(const std::shared_ptr<http_session>& hs, request&& req,
+                                            std::unique_ptr<session_handler> h) {
+  if (sessions_.size() >= opts_.max_connections) {
+    log_refusal("the limit of plain WebSocket connections (parley.plainws.max-total) is reached");
+    accept_and_close(hs, std::move(req), 1013,
+                     "too many plain WebSocket connections (max-total " + std::to_string(opts_.max_connections) + ")");
+    return nullptr;
+  }
+  auto info = describe(hs, req);
+  std::string head;
+  auto ws = upgrade(hs, req, head);
+  if (!ws)
+    return nullptr;
+  auto s = open(std::move(info));
+  s->attach_websocket(std::move(ws));
+  frame switching;
+  switching.bytes = std::make_shared<const std::string>(std::move(head));
+  switching.raw = true;
+  s->send(switching);
+  s->start(std::move(h));
+  return s;
+}
+
+void server::accept_and_close(const std::shared_ptr<http_session>& hs, request&& req, uint16_t code,
+                              std::string reason) {
+  accept_websocket(hs, std::move(req), [code, reason = std::move(reason)](std::shared_ptr<ws_link> ws) {
+    close_link(ws, code, reason);
+  });
+}
+
 std::shared_ptr<session::write_scratch> server::take_scratch() {
   if (spare_scratch_.empty())
     return std::make_shared<session::write_scratch>();
@@ -1128,8 +1189,12 @@ void server::close_all() {
   std::vector<std::shared_ptr<session>> all;
   for (auto& kvp : sessions_)
     all.push_back(kvp.second);
-  for (auto& s : all)
-    s->close("server shutting down");
+  for (auto& s : all) {
+    if (opts_.plain)
+      s->close("server shutting down", ws::close_going_away);
+    else
+      s->close("server shutting down");
+  }
 }
 
 } // namespace parley::eio

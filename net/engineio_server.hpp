@@ -38,6 +38,11 @@ struct options {
   // reading its client (it reads again at half of it).
   uint32_t max_inbound_packets = 256;
   std::vector<std::string> cors_origins;
+  // Plain WebSocket sessions (net/plainws.hpp) instead of Engine.IO: no open
+  // packet and no Engine.IO framing (every message goes to the handler as
+  // it came, every frame out is the whole payload), WebSocket only, and the
+  // heartbeat is WebSocket ping/pong.
+  bool plain = false;
 };
 
 // What the first request of a session carried that the layers above may need.
@@ -149,6 +154,9 @@ public:
   // I/O thread only.
   void send(const frame& f);
   void close(std::string_view reason);
+  // The same, the WebSocket closed with this code and reason (the handler
+  // is told `reason`).
+  void close(std::string_view reason, uint16_t code);
 
   // Any thread: hop onto the I/O thread first.
   void post_send(frame f);
@@ -242,6 +250,7 @@ private:
   std::unique_ptr<asio::steady_timer> upgrade_timer_; // only while upgrading
 
   bool closed_ = false;
+  std::string close_text_; // the reason of our close frame (plain sessions)
 };
 
 class server {
@@ -250,6 +259,15 @@ public:
 
   // A request under the server's path (/socket.io/ or /engine.io/).
   void handle(const std::shared_ptr<http_session>& hs, request&& req);
+
+  // Plain servers: answers the WebSocket upgrade and starts a session on it
+  // with `h`, or (the connection limit reached) answers it and closes it at
+  // once with 1013 and a reason: then nullptr. Also nullptr when the upgrade
+  // itself is refused (answered) or the client is gone.
+  std::shared_ptr<session> open_plain(const std::shared_ptr<http_session>& hs, request&& req,
+                                      std::unique_ptr<session_handler> h);
+  // Answers the upgrade, then closes the WebSocket with `code` and `reason`.
+  void accept_and_close(const std::shared_ptr<http_session>& hs, request&& req, uint16_t code, std::string reason);
 
   asio::io_context& context() { return ioc_; }
   const options& opts() const { return opts_; }

@@ -57,6 +57,9 @@ std::string metrics::render() const {
        store_failures);
   line(out, "parley_store_trimmed_total", "counter", "records removed by retention", store_trimmed);
   line(out, "parley_store_available", "gauge", "1 while the message log is open and writable", store_available);
+  line(out, "parley_plain_connections", "gauge", "plain WebSocket connections open", plain_connections);
+  line(out, "parley_plain_refused_total", "counter", "plain WebSocket connections refused or closed at a limit",
+       plain_refused);
   return out;
 }
 

@@ -34,6 +34,8 @@ struct metrics {
   std::atomic<uint64_t> store_failures{0};     // records refused: store unavailable or commit failed
   std::atomic<uint64_t> store_trimmed{0};      // records removed by retention
   std::atomic<int64_t> store_available{0};     // 1 while the store is open
+  std::atomic<int64_t> plain_connections{0};   // plain WebSocket connections open
+  std::atomic<uint64_t> plain_refused{0};      // plain WebSocket upgrades refused (401/403) or closed at a limit
 
   // Prometheus text exposition.
   std::string render() const;

@@ -60,6 +60,18 @@ socket::socket(const std::shared_ptr<eio::session>& s, client& c, std::string ns
     inbound_(s->inbound()) {
 }
 
+socket::socket(const std::shared_ptr<eio::session>& s, std::string flavour, std::string sid)
+  : session_(s),
+    raw_(s.get()),
+    ctx_(s->owner().context()),
+    client_(nullptr),
+    nsp_(std::move(flavour)),
+    sid_(std::move(sid)),
+    handshake_(s->info()),
+    accepted_(true),
+    inbound_(s->inbound()) {
+}
+
 socket::~socket() {
   if (auto n = pending_.load(std::memory_order_acquire); n > 0 && inbound_)
     inbound_->done(n);
@@ -134,6 +146,8 @@ void socket::check_expiry(std::chrono::milliseconds horizon) {
 }
 
 void socket::accept() {
+  if (!client_)
+    return; // plain: accepted from the start
   on_io(session_, [self = shared_from_this()](eio::session& s) {
     auto it = self->client_->sockets_.find(self->nsp_);
     if (it == self->client_->sockets_.end() || it->second != self)
@@ -175,6 +189,17 @@ void socket::release(uint64_t head) {
   });
 }
 
+void socket::release(std::shared_ptr<const std::vector<uint64_t>> sent) {
+  boost::asio::post(ctx_, [self = shared_from_this(), sent = std::move(sent)] {
+    auto held = std::move(self->held_);
+    if (!held || !self->open_)
+      return;
+    for (auto& [f, offset] : *held)
+      if (offset == 0 || !std::binary_search(sent->begin(), sent->end(), offset))
+        self->deliver(f, offset);
+  });
+}
+
 void socket::refuse(std::string message) {
   on_io(session_, [self = shared_from_this(), message = std::move(message)](eio::session& s) {
     auto it = self->client_->sockets_.find(self->nsp_);
@@ -212,6 +237,11 @@ void socket::disconnect() {
 void socket::close_session(std::string reason) {
   if (auto s = session_.lock())
     s->post_close(std::move(reason));
+}
+
+void socket::close_session(std::string reason, uint16_t code) {
+  if (auto s = session_.lock())
+    boost::asio::post(ctx_, [s, reason = std::move(reason), code] { s->close(reason, code); });
 }
 
 // -- client -------------------------------------------------------------------

@@ -37,6 +37,10 @@ public:
 class socket : public std::enable_shared_from_this<socket> {
 public:
   socket(const std::shared_ptr<eio::session>& s, client& c, std::string nsp, std::string sid);
+  // A plain WebSocket connection as a room member (net/plainws.hpp): no
+  // Socket.IO client; `flavour` (in place of a namespace) names the form of
+  // what it is sent. Accepted from the start (there is no CONNECT).
+  socket(const std::shared_ptr<eio::session>& s, std::string flavour, std::string sid);
   ~socket();
 
   const std::string& nsp() const { return nsp_; }
@@ -59,6 +63,8 @@ public:
   void disconnect();
   // Closes the whole Engine.IO session (e.g. a fatal protocol error).
   void close_session(std::string reason);
+  // A plain WebSocket: closes it with this close code and reason.
+  void close_session(std::string reason, uint16_t code);
 
   // I/O thread only: queues a frame if the socket is connected.
   // Nothing before the CONNECT answer: a socket joins rooms (its namespace's,
@@ -77,13 +83,19 @@ public:
   // Connection-state recovery. I/O thread only: from now on, fan-outs to the
   // socket are held instead of dropped or sent.
   void hold() {
-    if (!held_)
+    if (!held_) {
       held_ = std::make_unique<std::vector<std::pair<eio::frame, uint64_t>>>();
+      held_bytes_ = 0;
+    }
   }
   // Any thread (after what it sent before, e.g. the replayed events): sends
   // the held frames with an offset above `head` (what the replay already
   // covered) or without one, in order, and delivers directly again.
   void release(uint64_t head);
+  // The same after a replay of some rooms only: the held frames whose
+  // offsets the replay sent (`sent`, ascending) are dropped, every other one
+  // goes out.
+  void release(std::shared_ptr<const std::vector<uint64_t>> sent);
   // The socket's old id and its private session id, for a recovered session
   // (the CONNECT answer is {sid, pid}). Set before accept() and before the
   // socket joins any room, then fixed.
@@ -154,6 +166,8 @@ private:
   void hold_frame(const eio::frame& f, uint64_t offset);
   // I/O thread only: true when the ACK answered an event of ours.
   bool take_ack(packet& p);
+
+public:
   // I/O thread only: the socket is gone; pending acks learn it.
   void mark_closed();
 };

@@ -24,12 +24,16 @@ struct record {
   // not given it again when its session is recovered); empty for the API.
   // Not part of the history API.
   std::string origin;
+  // Who of a room's members receives it (see net/plainws.hpp): every member,
+  // or only one audience of a dialog (a "user" message goes to admins only).
+  // Replays keep to it too.
+  uint8_t audience = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record& x) {
   return f(caf::meta::type_name("parley::store::record"), x.id, x.room, x.event, x.data, x.offset,
-           x.ts_ms, x.sender, x.origin);
+           x.ts_ms, x.sender, x.origin, x.audience);
 }
 
 // A Socket.IO session that connection-state recovery can restore: who it

@@ -23,24 +23,25 @@ namespace parley::store {
 
 namespace {
 
-// Version 1 is the schema below; a file of a later version was written by a
-// newer Parley and is refused rather than misread.
-constexpr int schema_version = 1;
+// Version 2 is the schema below (version 1 had no messages.audience: it is
+// added when such a file is opened); a file of a later version was written by
+// a newer Parley and is refused rather than misread.
+constexpr int schema_version = 2;
 
 constexpr const char* schema_sql = R"(
 CREATE TABLE IF NOT EXISTS messages(
   pos INTEGER PRIMARY KEY, id TEXT NOT NULL, room TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
-  ts INTEGER NOT NULL, sender TEXT, origin TEXT);
+  ts INTEGER NOT NULL, sender TEXT, origin TEXT, audience INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_by_room ON messages(room, pos);
 CREATE TABLE IF NOT EXISTS sessions(
   pid TEXT PRIMARY KEY, sid TEXT NOT NULL, nsp TEXT NOT NULL, user TEXT NOT NULL, rooms TEXT NOT NULL,
   base INTEGER NOT NULL, disconnected INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS horizons(room TEXT PRIMARY KEY, upto INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )";
 
-constexpr const char* record_columns = "pos, id, room, event, data, ts, sender, origin";
+constexpr const char* record_columns = "pos, id, room, event, data, ts, sender, origin, audience";
 
 // Rooms per `room IN (...)` statement in read_rooms; more rooms are read in
 // several statements and merged. Statements for up to this many rooms are
@@ -123,6 +124,7 @@ record column_record(sqlite3_stmt* s) {
   r.ts_ms = sqlite3_column_int64(s, 5);
   r.sender = column_text(s, 6);
   r.origin = column_text(s, 7);
+  r.audience = static_cast<uint8_t>(sqlite3_column_int(s, 8));
   return r;
 }
 
@@ -379,6 +381,13 @@ private:
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return err;
     }
+    // A version 1 file: its messages table lacks the audience column.
+    if (std::atoll(version.c_str()) == 1) {
+      if (auto err = exec("ALTER TABLE messages ADD COLUMN audience INTEGER NOT NULL DEFAULT 0"); !err.empty()) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return err;
+      }
+    }
     if (auto err = exec("COMMIT"); !err.empty()) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return err;
@@ -405,8 +414,8 @@ private:
       {&begin_, "BEGIN IMMEDIATE"},
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
-      {&insert_, "INSERT INTO messages(pos, id, room, event, data, ts, sender, origin) "
-                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&insert_, "INSERT INTO messages(pos, id, room, event, data, ts, sender, origin, audience) "
+                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
       {&set_last_, "INSERT OR REPLACE INTO meta(key, value) VALUES('last_offset', ?1)"},
       {&upsert_session_, "INSERT OR REPLACE INTO sessions(pid, sid, nsp, user, rooms, base, disconnected) "
                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -540,7 +549,7 @@ private:
       auto& r = *records[i];
       use u(insert_.get());
       u.integer(static_cast<int64_t>(r.offset)).text(r.id).text(r.room).text(r.event).text(r.data);
-      u.integer(r.ts_ms).text_or_null(r.sender).text_or_null(r.origin);
+      u.integer(r.ts_ms).text_or_null(r.sender).text_or_null(r.origin).integer(r.audience);
       if (auto err = run(u, "write"); !err.empty())
         return err;
       last = r.offset;

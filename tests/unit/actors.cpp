@@ -10,6 +10,7 @@
 #include "actors/room.hpp"
 #include "actors/runtime.hpp"
 #include "actors/store.hpp"
+#include "net/plain_wire.hpp"
 #include "actors/supervisor.hpp"
 #include "net/metrics.hpp"
 #include "net/engineio_server.hpp"
@@ -51,6 +52,15 @@ struct io_fixture {
     ioc.restart();
     answered.push_back(s->queued().size());
     return std::move(app.last);
+  }
+
+  // A plain WebSocket member (net/plain_wire.hpp): `flavour` in place of a namespace.
+  socket_ptr make_plain_socket(const std::string& flavour) {
+    auto s = std::make_shared<eio::session>(srv, "s" + std::to_string(sessions.size()), eio::handshake{});
+    sessions.push_back(s);
+    clients.push_back(nullptr);
+    answered.push_back(0);
+    return std::make_shared<sio::socket>(s, flavour, "p" + std::to_string(sessions.size()));
   }
 
   std::vector<std::string> delivered(size_t i) {
@@ -483,6 +493,72 @@ CAF_TEST(stored publishes are committed in one group then answered and delivered
   self->send_exit(dir, caf::exit_reason::user_shutdown);
   self->send_exit(rig.store, caf::exit_reason::user_shutdown);
   for (auto& c : {c1, c2})
+    self->send_exit(c, caf::exit_reason::user_shutdown);
+  sys.registry().erase(store_key());
+  sched.run();
+}
+
+CAF_TEST(a room encodes once per wire flavour and keeps a publish to its audience) {
+  store_rig rig{sys, 512};
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
+  auto ca = conn(), cs = conn(), cw = conn(), cj = conn(), ci = conn();
+  auto admin = make_plain_socket("~admin"), site = make_plain_socket("~site"), widget = make_plain_socket("~site");
+  auto json = make_plain_socket("~json"), sio_sock = make_socket();
+  sched.run();
+  for (auto [c, s] : {std::pair{ca, admin}, std::pair{cs, site}, std::pair{cw, widget}, std::pair{cj, json},
+                      std::pair{ci, sio_sock}})
+    self->send(dir, join_atom::value, std::string{"dialog:7"}, c, s);
+  sched.run();
+  for (int i = 0; i < 5; ++i)
+    expect((joined_atom, caf::actor), from(_).to(self).with(joined_atom::value, _));
+  // Not stored, to the site audience, from the widget: the site socket only.
+  std::pair<uint32_t, uint32_t> reached{99, 99};
+  auto told = std::make_shared<publish_outcome>(publish_outcome::reach_callback{
+    [&](uint64_t, const std::string&, uint32_t admins, uint32_t sites) { reached = {admins, sites}; }});
+  self->send(dir, publish_atom::value, std::string{"dialog:7"}, std::string{"typing_start"},
+             std::string{"{\"type\":\"typing_start\"}"}, widget->sid(), uint8_t{wire::sites}, told);
+  told.reset();
+  sched.run();
+  CAF_CHECK_EQUAL(reached.first, 0u);
+  CAF_CHECK_EQUAL(reached.second, 1u);
+  CAF_CHECK_EQUAL(delivered(0).size(), 0u);
+  auto d_site = delivered(1);
+  CAF_REQUIRE_EQUAL(d_site.size(), 1u);
+  CAF_CHECK_EQUAL(d_site[0], "{\"type\":\"typing_start\"}");
+  CAF_CHECK_EQUAL(delivered(2).size(), 0u);
+  CAF_CHECK_EQUAL(delivered(3).size(), 0u);
+  CAF_CHECK_EQUAL(delivered(4).size(), 0u);
+  // Stored, to the admins: admin, /ws and Socket.IO sockets, each in its form.
+  auto rec = make_rec("dialog:7", "{\"sender\":\"user\"}");
+  rec.event = "message";
+  rec.audience = wire::admins;
+  reached = {99, 99};
+  told = std::make_shared<publish_outcome>(publish_outcome::reach_callback{
+    [&](uint64_t, const std::string&, uint32_t admins, uint32_t sites) { reached = {admins, sites}; }});
+  self->send(dir, publish_atom::value, rec, std::string{}, sio::delivered_ptr{}, told);
+  told.reset();
+  sched.run();
+  CAF_CHECK_EQUAL(reached.first, 3u);
+  CAF_CHECK_EQUAL(reached.second, 0u);
+  auto d_admin = delivered(0), d_json = delivered(3), d_sio = delivered(4);
+  CAF_REQUIRE_EQUAL(d_admin.size(), 1u);
+  CAF_CHECK_EQUAL(d_admin[0], "{\"sender\":\"user\"}");
+  CAF_REQUIRE_EQUAL(d_json.size(), 1u);
+  CAF_CHECK_EQUAL(d_json[0], "{\"type\":\"message\",\"room\":\"dialog:7\",\"data\":{\"sender\":\"user\"}}");
+  CAF_REQUIRE_EQUAL(d_sio.size(), 1u);
+  CAF_CHECK_EQUAL(d_sio[0], "42[\"message\",{\"sender\":\"user\"},\"1\"]");
+  CAF_CHECK_EQUAL(delivered(1).size(), 1u); // nothing new for the site audience
+  CAF_CHECK_EQUAL(delivered(2).size(), 0u);
+  // To everyone: the site and widget sockets share one buffer.
+  self->send(dir, publish_atom::value, std::string{"dialog:7"}, std::string{"x"}, std::string{"[1]"},
+             std::string{}, uint8_t{wire::everyone}, outcome_ptr{});
+  sched.run();
+  CAF_REQUIRE_EQUAL(delivered(2).size(), 1u);
+  CAF_CHECK_EQUAL(sessions[1]->queued().back().bytes.get(), sessions[2]->queued().back().bytes.get());
+  CAF_CHECK_EQUAL(*sessions[0]->queued().back().bytes, "[1]");
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  self->send_exit(rig.store, caf::exit_reason::user_shutdown);
+  for (auto& c : {ca, cs, cw, cj, ci})
     self->send_exit(c, caf::exit_reason::user_shutdown);
   sys.registry().erase(store_key());
   sched.run();

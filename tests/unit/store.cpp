@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store/backend.hpp"
 
 using namespace parley::store;
@@ -104,6 +106,7 @@ record rec(uint64_t offset, std::string room, int64_t ts_ms = 1000) {
   r.ts_ms = ts_ms;
   r.sender = offset % 2 ? "user-" + std::to_string(offset) : ""; // some sent through the API
   r.origin = offset % 2 ? "sid-" + std::to_string(offset) : "";
+  r.audience = static_cast<uint8_t>(offset % 3); // everyone, admins, sites
   return r;
 }
 
@@ -159,6 +162,7 @@ void check_same(const record& got, const record& want) {
   CAF_CHECK_EQUAL(got.ts_ms, want.ts_ms);
   CAF_CHECK_EQUAL(got.sender, want.sender);
   CAF_CHECK_EQUAL(got.origin, want.origin);
+  CAF_CHECK_EQUAL(static_cast<int>(got.audience), static_cast<int>(want.audience));
 }
 
 void check_same(const session_row& got, const session_row& want) {
@@ -624,6 +628,50 @@ CAF_TEST(open errors name the path and the reason) {
   CAF_REQUIRE_EQUAL(b->open(), "");
   CAF_CHECK_EQUAL(b->open(), "cannot open " + (dir / "ok.db").string() + ": already open");
   CAF_CHECK_EQUAL(b->commit({&r}, {}, {}), "");
+  b.reset();
+  fs::remove_all(dir);
+}
+
+CAF_TEST(a version 1 file gains the audience column and keeps its records) {
+  auto dir = make_temp_dir();
+  auto path = (dir / "v1.db").string();
+  {
+    // The schema as the first release wrote it, with one record.
+    sqlite3* db = nullptr;
+    CAF_REQUIRE_EQUAL(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    auto sql = "CREATE TABLE messages(pos INTEGER PRIMARY KEY, id TEXT NOT NULL, room TEXT NOT NULL, "
+               "event TEXT NOT NULL, data TEXT NOT NULL, ts INTEGER NOT NULL, sender TEXT, origin TEXT);"
+               "CREATE INDEX messages_by_room ON messages(room, pos);"
+               "CREATE TABLE sessions(pid TEXT PRIMARY KEY, sid TEXT NOT NULL, nsp TEXT NOT NULL, user TEXT NOT NULL, "
+               "rooms TEXT NOT NULL, base INTEGER NOT NULL, disconnected INTEGER NOT NULL);"
+               "CREATE TABLE horizons(room TEXT PRIMARY KEY, upto INTEGER NOT NULL) WITHOUT ROWID;"
+               "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+               "INSERT INTO messages VALUES(1, 'id1', 'dialog:7', 'message', '{\"a\":1}', 5, NULL, NULL);"
+               "INSERT INTO meta VALUES('last_offset', 1);"
+               "PRAGMA user_version = 1;";
+    CAF_REQUIRE_EQUAL(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto b = make_sqlite_backend(path, sync_mode::full);
+  CAF_REQUIRE_EQUAL(b->open(), "");
+  CAF_CHECK_EQUAL(b->last_offset(), 1u);
+  auto r = rec(2, "dialog:7");
+  r.audience = 1;
+  CAF_CHECK_EQUAL(put(*b, {r}), "");
+  std::vector<record> out;
+  CAF_REQUIRE_EQUAL(b->read_room("dialog:7", 0, 0, 10, false, out), "");
+  CAF_REQUIRE_EQUAL(out.size(), 2u);
+  CAF_CHECK_EQUAL(out[0].id, "id1");
+  CAF_CHECK_EQUAL(out[0].data, "{\"a\":1}");
+  CAF_CHECK_EQUAL(static_cast<int>(out[0].audience), 0);
+  check_same(out[1], r);
+  b.reset();
+  // Opened again: already version 2, nothing to add.
+  b = make_sqlite_backend(path, sync_mode::full);
+  CAF_REQUIRE_EQUAL(b->open(), "");
+  out.clear();
+  CAF_REQUIRE_EQUAL(b->read_room("dialog:7", 0, 0, 10, false, out), "");
+  CAF_CHECK_EQUAL(out.size(), 2u);
   b.reset();
   fs::remove_all(dir);
 }

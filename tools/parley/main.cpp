@@ -34,6 +34,7 @@
 #include "net/engineio_server.hpp"
 #include "net/json.hpp"
 #include "net/listener.hpp"
+#include "net/plainws.hpp"
 #include "net/rtm_client.hpp"
 #include "net/socketio_server.hpp"
 
@@ -187,6 +188,11 @@ int main(int argc, char** argv) {
     auto router = std::make_shared<net::path_router>();
     router->add("/socket.io/", [&](auto& hs, net::request&& req) { socketio.handle(hs, std::move(req)); });
     router->add("/api/", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
+    std::optional<plainws::front> plain;
+    if (s.plainws.enabled) {
+      plain.emplace(ioc, rt);
+      router->add("/ws", [&](auto& hs, net::request&& req) { plain->handle(hs, std::move(req)); });
+    }
     router->add("/health", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
     router->add("/metrics", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
     auto listener = std::make_shared<net::listener>(ioc, router, s.engineio.max_payload);
@@ -208,6 +214,8 @@ int main(int argc, char** argv) {
       spdlog::info("signal {}: closing connections", sig);
       listener->stop();
       socketio.close_all();
+      if (plain)
+        plain->close_all();
       // Let the close frames go out, then stop.
       grace.expires_after(std::chrono::milliseconds(200));
       grace.async_wait([&](boost::system::error_code) { ioc.stop(); });

@@ -53,6 +53,21 @@ async function startPeer(extra = []) {
   return { url, pid: child.pid, stop: () => (child.kill("SIGTERM"), once(child, "exit")) };
 }
 
+// A fan-out's exact counts: every message completed, every receiver got each
+// once, nothing lost, no connection closed, and the latency of the messages
+// scheduled inside the window only counted (one per receiver, one last member).
+function assertEveryMessageOnce(json, receivers) {
+  assert.equal(json.receivers_per_message, receivers);
+  assert.equal(json.messages_completed, json.messages_sent);
+  assert.equal(json.receipts, receivers * json.messages_sent);
+  assert.equal(json.lost, 0);
+  assert.equal(json.duplicates, 0);
+  assert.equal(json.closed, 0);
+  assert.equal(json.delivery_count, receivers * json.last_member_count);
+  assert.ok(json.delivery_p50_us > 0 && json.delivery_p50_us <= json.delivery_max_us);
+  assert.ok(json.server_cpu_us > 0, "the server's CPU is read from /proc");
+}
+
 const servers = {};
 before(async () => {
   // The fan-out publisher sends faster than a chat user: no event rate limit
@@ -76,18 +91,9 @@ for (const kind of ["parley", "peer"]) {
       ]);
       assert.equal(code, 0);
       assert.equal(json.connections, 21);
-      assert.equal(json.receivers_per_message, 20);
       assert.ok(json.messages_sent >= 100, `sent ${json.messages_sent}`);
-      assert.equal(json.messages_completed, json.messages_sent);
-      assert.equal(json.receipts, 20 * json.messages_sent);
-      assert.equal(json.lost, 0);
-      assert.equal(json.duplicates, 0);
+      assertEveryMessageOnce(json, 20);
       assert.equal(json.reordered, 0);
-      assert.equal(json.closed, 0);
-      // Latency is counted for the messages scheduled inside the window only.
-      assert.equal(json.delivery_count, 20 * json.last_member_count);
-      assert.ok(json.delivery_p50_us > 0 && json.delivery_p50_us <= json.delivery_max_us);
-      assert.ok(json.server_cpu_us > 0, "the server's CPU is read from /proc");
     });
 
     it("fanout with a stuck member: it is left out of the counts, the others get everything", async () => {
@@ -226,6 +232,31 @@ for (const kind of ["parley", "peer"]) {
       }
     });
 
+    it("plainfanout: every widget socket of the dialog gets every message published through the API once", async () => {
+      // Parley admits the widget credential "bench" from its list (no backend to ask).
+      const server = kind === "parley" ? await startParley(['--parley.plainws.assistants=["bench"]']) : s();
+      if (server !== s()) server.pid = server.child.pid;
+      try {
+        const { code, json } = await loadgen(server.url, server.pid, [
+          "--scenario=plainfanout", `--api-key=${API_KEY}`, "--members=20", "--inflight=4", "--warmup=0.2", "--duration=0.5",
+        ]);
+        assert.equal(code, 0, json.error);
+        assert.equal(json.mode, "fixed-in-flight");
+        assert.equal(json.connections, 20);
+        assert.equal(json.api_connections, 4);
+        assert.ok(json.messages_sent >= 4, `sent ${json.messages_sent}`);
+        assertEveryMessageOnce(json, 20);
+        assert.equal(json.unstamped_messages, 0);
+        // Every publish answered 200 with delivered.site = 20.
+        assert.equal(json.non_200, 0);
+        assert.equal(json.transport_errors, 0);
+        assert.equal(json.unanswered, 0);
+        assert.equal(json.delivered_mismatches, 0);
+      } finally {
+        if (server !== s()) assert.equal(await server.stop(), 0);
+      }
+    });
+
     it("presence churn: every observer sees every churned user come and go", async () => {
       const { json } = await loadgen(s().url, s().pid, [
         "--scenario=presence", "--observers=5", "--churners=2", "--count=400", "--duration=0.5",
@@ -254,8 +285,8 @@ describe("loadgen refuses", () => {
     assert.match(b.stderr, /^loadgen: unknown --scenario teleport\n/);
   });
 
-  it("publish and replay without an api key, with exit code 2 and the reason", async () => {
-    for (const scenario of ["publish", "replay"]) {
+  it("publish, replay and plainfanout without an api key, with exit code 2 and the reason", async () => {
+    for (const scenario of ["publish", "replay", "plainfanout"]) {
       const r = await run(`${BUILD}/loadgen`, [`--scenario=${scenario}`, "--url=http://127.0.0.1:1"]);
       assert.equal(r.code, 2);
       assert.match(r.stderr, new RegExp(`^loadgen: ${scenario} needs --api-key\n`));

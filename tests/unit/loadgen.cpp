@@ -81,6 +81,15 @@ CAF_TEST(masked or reserved server frames are errors) {
   CAF_CHECK_EQUAL(r.error, "reserved bits set");
 }
 
+CAF_TEST(upgrade requests for socket.io and for a plain websocket target) {
+  CAF_CHECK_EQUAL(upgrade_request("127.0.0.1:9").substr(0, 71),
+                  "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:9\r\n");
+  auto plain = websocket_upgrade("127.0.0.1:9", "/ws/widget/dialogs/d?assistant_id=bench");
+  CAF_CHECK_EQUAL(plain.substr(0, 73), "GET /ws/widget/dialogs/d?assistant_id=bench HTTP/1.1\r\nHost: 127.0.0.1:9\r\n");
+  CAF_CHECK(plain.find("\r\nUpgrade: websocket\r\n") != std::string::npos);
+  CAF_CHECK(plain.find("EIO") == std::string::npos);
+}
+
 CAF_TEST(tokens verify with the verifier of Parley) {
   auto t = hs256_token(R"({"sub":"u7","rooms":["chat:*"],"exp":4102444800})", "s3cret");
   parley::jwt::key_config kc;
@@ -107,6 +116,11 @@ CAF_TEST(stamps round trip through the event JSON) {
   CAF_CHECK_EQUAL(got->send_ns, 123456789012345u);
   CAF_CHECK(!find_stamp(R"(2["message",{"message":"hello"}])").has_value());
   CAF_CHECK(!find_stamp(R"(2["message",{"message":"12:"}])").has_value());
+  // A dialog message (plainfanout): the stamp is its "text"; "text" as a value or a longer key is passed over.
+  auto dialog = find_stamp(R"({"id":7,"sender":"manager","context":"1:2","x":"text","text":")" + s + R"("})", "text");
+  CAF_REQUIRE(dialog.has_value());
+  CAF_CHECK_EQUAL(dialog->seq, 42u);
+  CAF_CHECK(!find_stamp(R"({"subtext":"1:2"})", "text").has_value());
   CAF_CHECK_EQUAL(event_name(R"(42["user:online",{"userId":"a"}])"), "user:online");
   CAF_CHECK_EQUAL(event_name(R"(4217["ev",1])"), "ev");
   CAF_CHECK_EQUAL(event_name(R"(43["ev"])"), "");

@@ -37,6 +37,16 @@ const scenarios = [
   { name: "fanout-1000-saturated", args: fanout1000 },
   // The same with nothing stored (Parley only: the peer has no store, its figure would be the one above).
   { name: "fanout-1000-saturated-nostore", kinds: ["parley"], parley: ["--parley.store.rooms=[]"], args: fanout1000 },
+  // The same fan-out to seed 003's plain WebSocket dialog sockets: 1000 widget
+  // sockets of one dialog, each message published through
+  // POST /api/v1/dialogs/bench/messages (stored on Parley); the peer routes
+  // them with the npm ws 8.18 server. Parley admits the widget credential
+  // from its list and takes 1000 sockets on one dialog (its default is 50).
+  {
+    name: "plainws-fanout-1000-saturated",
+    parley: ['--parley.plainws.assistants=["bench"]', "--parley.plainws.max-per-dialog=1000"],
+    args: ["--scenario=plainfanout", `--api-key=${API_KEY}`, "--members=1000", "--inflight=32", `--duration=${q(5, 2)}`],
+  },
   { name: "fanout-1000-50k", args: ["--scenario=fanout", "--members=1000", "--rate=50", `--duration=${q(5, 2)}`] },
   { name: "fanout-5000-saturated", args: ["--scenario=fanout", `--members=${q(5000, 2000)}`, "--inflight=16", `--duration=${q(5, 2)}`] },
   { name: "chat-100x10", args: ["--scenario=chat", "--rooms=100", "--members=10", "--rate=2000", "--typing", `--duration=${q(5, 2)}`] },
@@ -66,6 +76,8 @@ const scenarios = [
 const rows = [
   { label: "1×1000 fan-out, deliveries/s at saturation", s: "fanout-1000-saturated", v: (r) => r.deliveries_per_s, unit: "/s", better: "higher", target: { ratio: 10, text: "≥ 10× peer" } },
   { label: "server CPU per delivery (1×1000 saturated)", s: "fanout-1000-saturated", v: (r) => r.server_cpu_us_per_delivery, unit: "µs", better: "lower", target: { max: 1, text: "≤ 1 µs" } },
+  { label: "plain WebSocket 1×1000 fan-out (dialog sockets; peer: npm ws 8.18), deliveries/s at saturation", s: "plainws-fanout-1000-saturated", v: (r) => r.deliveries_per_s, unit: "/s", better: "higher", target: { ratio: 10, text: "≥ 10× peer" } },
+  { label: "server CPU per delivery (plain WebSocket 1×1000 saturated)", s: "plainws-fanout-1000-saturated", v: (r) => r.server_cpu_us_per_delivery, unit: "µs", better: "lower", target: { max: 1, text: "≤ 1 µs" } },
   { label: "server CPU per delivery (1×1000 at 50k/s)", s: "fanout-1000-50k", v: (r) => r.server_cpu_us_per_delivery, unit: "µs", better: "lower" },
   { label: "last member reached at 50k deliveries/s, p99", s: "fanout-1000-50k", v: (r) => r.last_member_p99_us / 1000, unit: "ms", better: "lower", target: { max: 5, text: "≤ 5 ms" } },
   { label: "1×5000 fan-out, deliveries/s at saturation", s: "fanout-5000-saturated", v: (r) => r.deliveries_per_s, unit: "/s", better: "higher" },

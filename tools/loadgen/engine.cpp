@@ -87,7 +87,9 @@ bool engine::open(size_t i) {
   }
   c.fd = fd;
   c.st = conn::connecting;
-  c.out = upgrade_request(host_port_, o_.path);
+  auto target = s_.plain_target(i);
+  c.plain = !target.empty();
+  c.out = c.plain ? websocket_upgrade(host_port_, target) : upgrade_request(host_port_, o_.path);
   c.out_sent = 0;
   c.out_armed = true;
   epoll_event ev{};
@@ -177,6 +179,11 @@ std::string engine::frames(std::string_view sio_packet, size_t count) {
   for (size_t k = 0; k < count; ++k)
     append_client_frame(out, eio, 0x1);
   return out;
+}
+
+void engine::send_text(size_t i, std::string_view text) {
+  if (conns_[i].fd >= 0)
+    queue(i, text);
 }
 
 void engine::send_frames(size_t i, std::string&& framed) {
@@ -331,6 +338,13 @@ void engine::consume(size_t i) {
     }
     pos = end + 4;
     c.st = conn::opening;
+    if (c.plain) {
+      c.st = conn::ready;
+      handshake_over(i);
+      s_.on_connected(i);
+      if (c.fd < 0)
+        return;  // closed: c.in is gone
+    }
   }
   while (pos < c.in.size()) {
     auto f = read_server_frame(std::string_view{c.in}.substr(pos));
@@ -367,6 +381,10 @@ bool engine::handle_frame(size_t i, const frame& f) {
   }
   if (f.op != 1 || !f.fin)  // binary attachments and fragments are not used here
     return true;
+  if (c.plain) {
+    s_.on_text(i, f.payload);
+    return conns_[i].fd >= 0;
+  }
   auto p = f.payload;
   if (p.empty())
     return true;

@@ -1,7 +1,9 @@
 // The load generator's event loop: many client connections in one thread over
 // epoll, each speaking WebSocket + Engine.IO v4 + Socket.IO v5 itself
 // (upgrade, `0{...}` open, `40{auth}` connect, `40{"sid"}`, pings answered,
-// events and acks handed to the scenario). Level-triggered; a connection's
+// events and acks handed to the scenario), or plain WebSocket where the
+// scenario names a target for the upgrade (ready at the 101, text messages
+// handed to the scenario as they are). Level-triggered; a connection's
 // outgoing bytes are written at once and only queued when the socket is full.
 #pragma once
 
@@ -72,6 +74,7 @@ struct conn {
   enum state_t : uint8_t { closed, connecting, upgrading, opening, joining_nsp, ready } st = closed;
   bool reading = true;
   bool out_armed = false;
+  bool plain = false;  // plain WebSocket: no Engine.IO / Socket.IO
   uint32_t next_ack = 1;
   uint64_t t0 = 0;  // when this connection attempt began
   std::string in;
@@ -99,6 +102,8 @@ public:
 
   // Sends a Socket.IO packet text (e.g. `2["x",{}]`) as one Engine.IO message (`4…`) frame.
   void send(size_t i, std::string_view sio_packet);
+  // Sends a text frame as it is (plain WebSocket connections).
+  void send_text(size_t i, std::string_view text);
   // The same packet `count` times as client frames, framed ahead of time
   // (frames()), then written in one go (send_frames()): a burst the generator
   // itself does not slow down with framing or a write per frame.
@@ -142,10 +147,16 @@ class scenario {
 public:
   virtual ~scenario() = default;
   virtual std::string token(size_t i) = 0;
+  // Plain WebSocket: the upgrade's request target (path and query) for
+  // connection i; empty (the default): Engine.IO + Socket.IO at o.path.
+  virtual std::string plain_target(size_t i) { return {}; }
+  // A text message on a plain WebSocket connection.
+  virtual void on_text(size_t i, std::string_view text) {}
   // The CONNECT auth object; called just before the CONNECT is written.
   virtual std::string auth(size_t i) { return "{\"token\":\"" + token(i) + "\"}"; }
   // The CONNECT answer (`0{"sid":…}`), just before on_connected.
   virtual void on_connect_answer(size_t i, std::string_view packet) {}
+  // Socket.IO: the CONNECT was answered; plain WebSocket: the 101 came.
   virtual void on_connected(size_t i) {}
   virtual void on_connect_error(size_t i, std::string_view packet) {}
   virtual void on_event(size_t i, std::string_view name, std::string_view packet) {}

@@ -13,11 +13,14 @@ using namespace loadgen;
 namespace {
 
 const char* usage =
-  "usage: loadgen --scenario=fanout|chat|connect|idle|reconnect|presence|publish|replay --url=http://127.0.0.1:PORT\n"
+  "usage: loadgen --scenario=fanout|chat|plainfanout|connect|idle|reconnect|presence|publish|replay\n"
+  "               --url=http://127.0.0.1:PORT\n"
   "               [--server-pid=PID] [--secret=S] [--path=/socket.io/]\n"
   "  fanout:    --members=1000 [--rate=MSG/S | --inflight=16] [--size=0] [--stuck=0] [--flood=0]\n"
   "  chat:      --rooms=100 --members=10 [--rate=MSG/S | --inflight=16] [--typing]\n"
-  "             both: [--warmup=1] [--duration=5] [--concurrency=256]\n"
+  "  plainfanout: --api-key=KEY --members=1000 [--rate=MSG/S [--connections=64] | --inflight=16\n"
+  "             [--connections=INFLIGHT]] [--size=0] [--stuck=0]\n"
+  "             all three: [--warmup=1] [--duration=5] [--concurrency=256]\n"
   "  connect, idle, reconnect: --count=N [--concurrency=256] [--procs=0] [--settle=3]\n"
   "  presence:  --observers=1000 --churners=32 --count=MAX_CYCLES [--duration=5]\n"
   "  publish:   --api-key=KEY [--rooms=1] [--rate=PUB/S [--connections=256] | --inflight=16]\n"
@@ -95,7 +98,7 @@ options parse(int argc, char** argv) {
     throw std::invalid_argument("--sources must be 0…250");
   if (o.timeout <= 0 || o.timeout > 3600)
     throw std::invalid_argument("--timeout must be in (0, 3600] seconds");
-  bool room_scenario = o.scenario == "fanout" || o.scenario == "chat";
+  bool room_scenario = o.scenario == "fanout" || o.scenario == "chat" || o.scenario == "plainfanout";
   if (o.count > 1'000'000 || o.members > 100'000 || (room_scenario && o.rooms * o.members > 100'000))
     throw std::invalid_argument("counts are bounded: --count ≤ 1000000, connections ≤ 100000");
   return o;
@@ -108,7 +111,7 @@ int main(int argc, char** argv) {
   try {
     auto o = parse(argc, argv);
     std::string out;
-    if (o.scenario == "fanout" || o.scenario == "chat")
+    if (o.scenario == "fanout" || o.scenario == "chat" || o.scenario == "plainfanout")
       out = run_rooms(o);
     else if (o.scenario == "connect" || o.scenario == "idle" || o.scenario == "reconnect")
       out = run_hold(o);

@@ -45,11 +45,8 @@ public:
     publisher p(o_, conns_, [this](const publisher::answer& a) { on_answer(a); });
     auto deadline = now_ns() + static_cast<uint64_t>(o_.timeout * 1e9);
     // Every connection is up before the clock starts.
-    while (p.connected() < p.size() && p.connect_failures == 0 && now_ns() < deadline)
-      p.poll_ns(10'000'000);
-    if (p.connected() < p.size())
-      return failure("only " + std::to_string(p.connected()) + " of " + std::to_string(p.size())
-                     + " API connections connected" + (p.first_error.empty() ? "" : ": " + p.first_error));
+    if (auto why = p.await_connected(deadline, [&p] { p.poll_ns(10'000'000); }); !why.empty())
+      return failure(why);
 
     auto t0 = now_ns();
     w0_ = t0 + static_cast<uint64_t>(o_.warmup * 1e9);
@@ -129,10 +126,8 @@ public:
         .num("acked_per_s", static_cast<double>(acked_window_) / window_s)
         .latency("ack", lat_)
         .num("max_waiting_for_a_connection", max_waiting_)
-        .num("non_200", non200_)
         .num("answers_without_offset", without_offset_)
         .num("offset_order_violations", order_violations_)
-        .num("transport_errors", transport_errors_)
         .num("unanswered", unanswered)
         .num("connections_reopened", p.reopened)
         .num("server_cpu_us", cpu1 - cpu0)
@@ -143,21 +138,17 @@ public:
         .num("server_rss_peak_bytes", std::max(rss_peak, rss1))
         .num("server_rss_growth_bytes", static_cast<double>(rss1) - static_cast<double>(rss0))
         .num("generator_cpu_us", own1 - own0);
-    if (!first_non200_.empty())
-      j.str("first_non_200", first_non200_);
-    if (!first_transport_error_.empty())
-      j.str("first_transport_error", first_transport_error_);
-    std::string error;
-    if (non200_ > 0)
-      error = std::to_string(non200_) + " answers were not 200; the first: " + first_non200_;
-    else if (transport_errors_ > 0)
-      error = std::to_string(transport_errors_) + " publishes lost their connection; the first: " + first_transport_error_;
-    else if (unanswered > 0)
-      error = std::to_string(unanswered) + " publishes were not answered within 5 s of the window's end";
-    else if (!o_.no_offsets && without_offset_ > 0)
-      error = std::to_string(without_offset_) + " answers had no id or offset";
-    else if (!o_.no_offsets && order_violations_ > 0)
-      error = std::to_string(order_violations_) + " offsets did not grow on their connection";
+    faults_.add_to(j);
+    // An answer that was not 200, or a lost connection, says it first.
+    auto error = faults_.error();
+    if (error.empty()) {
+      if (unanswered > 0)
+        error = std::to_string(unanswered) + " publishes were not answered within 5 s of the window's end";
+      else if (!o_.no_offsets && without_offset_ > 0)
+        error = std::to_string(without_offset_) + " answers had no id or offset";
+      else if (!o_.no_offsets && order_violations_ > 0)
+        error = std::to_string(order_violations_) + " offsets did not grow on their connection";
+    }
     if (!error.empty())
       j.str("error", error);
     return j.done();
@@ -176,13 +167,7 @@ private:
 
   void on_answer(const publisher::answer& a) {
     auto now = now_ns();
-    if (a.code == 0) {
-      if (transport_errors_++ == 0)
-        first_transport_error_ = std::string{a.body};
-    } else if (a.code != 200) {
-      if (non200_++ == 0)
-        first_non200_ = std::to_string(a.code) + " " + std::string{a.body};
-    } else {
+    if (faults_.ok(a)) {
       if (!o_.no_offsets) {
         auto id = json_string(a.body, "id");
         auto offset = json_string(a.body, "offset");
@@ -225,8 +210,8 @@ private:
   std::deque<uint64_t> waiting_;      // publishes due, waiting for a free connection
   std::vector<uint64_t> last_offset_; // per connection
   uint64_t sent_ = 0, acked_ = 0, acked_window_ = 0, max_waiting_ = 0;
-  uint64_t non200_ = 0, without_offset_ = 0, order_violations_ = 0, transport_errors_ = 0;
-  std::string first_non200_, first_transport_error_;
+  uint64_t without_offset_ = 0, order_violations_ = 0;
+  answer_faults faults_;
   histogram lat_;
 };
 

@@ -1,6 +1,8 @@
 // The backend API client of the load generator (publisher.hpp).
 #include "tools/loadgen/publisher.hpp"
 
+#include "tools/loadgen/report.hpp"
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -17,8 +19,8 @@ namespace {
 thread_local char answer_buf[64 * 1024];
 } // namespace
 
-publisher::publisher(const options& o, size_t connections, on_answer handler)
-  : o_(o), handler_(std::move(handler)), conns_(connections) {
+publisher::publisher(const options& o, size_t connections, on_answer handler, std::string path)
+  : o_(o), handler_(std::move(handler)), path_(std::move(path)), conns_(connections) {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   if (ep_ < 0)
     throw std::runtime_error(std::string{"epoll_create1: "} + strerror(errno));
@@ -83,6 +85,15 @@ void publisher::failed(size_t i, const std::string& why) {
   handler_({c.tag, i, 0, why});
 }
 
+std::string publisher::await_connected(uint64_t deadline, const std::function<void()>& poll) {
+  while (connected() < size() && connect_failures == 0 && now_ns() < deadline)
+    poll();
+  if (connected() == size())
+    return {};
+  return "only " + std::to_string(connected()) + " of " + std::to_string(size()) + " API connections connected"
+         + (first_error.empty() ? "" : ": " + first_error);
+}
+
 void publisher::send(std::string_view json_body, uint64_t tag) {
   if (free_.empty())
     throw std::logic_error("publisher::send without a free connection");
@@ -101,7 +112,7 @@ void publisher::send(std::string_view json_body, uint64_t tag) {
   c.busy = true;
   c.tag = tag;
   ++outstanding_;
-  c.out += api_request(host_port_, "/api/v1/publish", o_.api_key, json_body);
+  c.out += api_request(host_port_, path_, o_.api_key, json_body);
   if (!c.connecting && !c.out_armed)
     flush(i);
 }
@@ -202,6 +213,36 @@ void publisher::on_io(size_t i, uint32_t events) {
     if (conns_[i].fd < 0)
       return;
   }
+}
+
+bool answer_faults::ok(const publisher::answer& a) {
+  if (a.code == 0) {
+    if (transport++ == 0)
+      first_transport = std::string{a.body};
+    return false;
+  }
+  if (a.code != 200) {
+    if (non200++ == 0)
+      first_non200 = std::to_string(a.code) + " " + std::string{a.body};
+    return false;
+  }
+  return true;
+}
+
+void answer_faults::add_to(json_out& j) const {
+  j.num("non_200", non200).num("transport_errors", transport);
+  if (!first_non200.empty())
+    j.str("first_non_200", first_non200);
+  if (!first_transport.empty())
+    j.str("first_transport_error", first_transport);
+}
+
+std::string answer_faults::error() const {
+  if (non200 > 0)
+    return std::to_string(non200) + " answers were not 200; the first: " + first_non200;
+  if (transport > 0)
+    return std::to_string(transport) + " publishes lost their connection; the first: " + first_transport;
+  return {};
 }
 
 } // namespace loadgen

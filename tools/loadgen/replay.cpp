@@ -151,11 +151,8 @@ public:
     pub_ = &p;
     e.watch(p.fd(), 0);
     deadline_ = now_ns() + static_cast<uint64_t>(o_.timeout * 1e9);
-    while (p.connected() < p.size() && p.connect_failures == 0 && now_ns() < deadline_)
-      e.poll(10);
-    if (p.connected() < p.size())
-      return failure("only " + std::to_string(p.connected()) + " of " + std::to_string(p.size())
-                     + " API connections connected" + (p.first_error.empty() ? "" : ": " + p.first_error));
+    if (auto why = p.await_connected(deadline_, [&e] { e.poll(10); }); !why.empty())
+      return failure(why);
     std::vector<run_result> results;
     auto own0 = own_cpu_us();
     for (size_t k = 1; k <= o_.runs && error_.empty(); ++k) {

@@ -1,5 +1,7 @@
 // fanout and chat: rooms of members, one sender per message, every delivery
 // timed against the message's scheduled send time (tools/loadgen/README.md).
+// plainfanout: the same fan-out to plain WebSocket members of one dialog
+// (seed 003's widget sockets), each message published through the backend API.
 #include "tools/loadgen/scenarios.hpp"
 
 #include <sys/epoll.h>
@@ -7,19 +9,52 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <deque>
+#include <memory>
 #include <random>
 #include <stdexcept>
 
+#include "tools/loadgen/publisher.hpp"
 #include "tools/loadgen/report.hpp"
 
 namespace loadgen {
 
 namespace {
 
+// plainfanout's dialog, the widget credential its members connect with, and
+// where its messages are published.
+constexpr const char* plain_dialog_target = "/ws/widget/dialogs/bench?assistant_id=bench";
+constexpr const char* plain_dialog_messages = "/api/v1/dialogs/bench/messages";
+
+// An ISO 8601 UTC time of the wall clock, to the millisecond.
+std::string iso_now() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  gmtime_r(&ts.tv_sec, &t);
+  char buf[40];
+  auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+  std::snprintf(buf + n, sizeof buf - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  return buf;
+}
+
 class rooms_scenario : public scenario {
 public:
-  explicit rooms_scenario(const options& o) : o_(o), fanout_(o.scenario == "fanout") {
-    if (fanout_) {
+  explicit rooms_scenario(const options& o)
+    : o_(o), plain_(o.scenario == "plainfanout"), fanout_(o.scenario == "fanout" || plain_) {
+    if (plain_) {
+      rooms_ = 1;
+      per_room_ = o.members;  // every connection receives; messages come through the API
+      if (o.api_key.empty())
+        throw std::invalid_argument("plainfanout needs --api-key");
+      if (o.members == 0 || o.stuck >= o.members)
+        throw std::invalid_argument("plainfanout needs --members ≥ 1 and --stuck below it");
+      if (o.flood > 0 || o.typing)
+        throw std::invalid_argument("plainfanout has no --flood or --typing");
+      api_conns_ = o.connections ? o.connections : o.rate > 0 ? 64 : o.inflight;
+      if (api_conns_ == 0 || api_conns_ > 10000)
+        throw std::invalid_argument("between 1 and 10000 API connections");
+    } else if (fanout_) {
       rooms_ = 1;
       per_room_ = o.members + 1;  // connection 0 sends, 1..members receive
       if (o.stuck >= o.members)
@@ -40,6 +75,8 @@ public:
   // With --flood, one more connection (the last) floods; it joins a room of its own.
   size_t connections() const { return rooms_ * per_room_ + (o_.flood > 0 ? 1 : 0); }
 
+  std::string plain_target(size_t) override { return plain_ ? plain_dialog_target : ""; }
+
   std::string token(size_t i) override {
     return hs256_token("{\"sub\":\"u" + std::to_string(i)
                            + "\",\"rooms\":[\"chat:*\",\"conversation:*\"],\"exp\":" + exp_ + "}",
@@ -47,6 +84,12 @@ public:
   }
 
   void on_connected(size_t i) override {
+    if (plain_) {
+      // Its pong says the server has it in the dialog: it counts as joined then.
+      eng->send_text(i, R"({"type":"ping"})");
+      pending_[i] = 1;
+      return;
+    }
     auto room = std::to_string(i / per_room_);
     eng->send_with_ack(i, "[\"join\",{\"room\":\"chat:" + room + "\"}]");
     if (o_.typing)
@@ -61,6 +104,10 @@ public:
         std::fprintf(stderr, "loadgen: join refused: %.*s\n", static_cast<int>(packet.size()), packet.data());
       return;
     }
+    joined_step(i);
+  }
+
+  void joined_step(size_t i) {
     if (pending_[i] > 0 && --pending_[i] == 0)
       ++joined_;
   }
@@ -71,34 +118,48 @@ public:
       std::fprintf(stderr, "loadgen: connection %zu closed: %.*s\n", i, static_cast<int>(why.size()), why.data());
   }
 
+  // A message with its stamp under `key` reached connection i.
+  void received(size_t i, std::string_view json, std::string_view key, uint64_t now) {
+    auto s = find_stamp(json, key);
+    if (!s || s->seq >= msgs_.size()) {
+      ++foreign_;
+      return;
+    }
+    auto& c = eng->at(i);
+    if (!c.rec)
+      c.rec = std::make_unique<receipts>();
+    if (!c.rec->add(s->seq))
+      return;  // a duplicate: counted by receipts
+    auto& m = msgs_[s->seq];
+    if (now >= w0_ && now < w1_)
+      ++window_deliveries_;
+    if (m.sched >= w0_ && m.sched < w1_)
+      delivery_.add(now - m.sched);
+    m.last = std::max(m.last, now);
+    if (++m.got == receivers_per_message_) {
+      if (m.sched >= w0_ && m.sched < w1_)
+        last_.add(m.last - m.sched);
+      ++completed_;
+      --in_flight_;
+      if (o_.rate <= 0 && sending_)
+        send_one(now);
+    }
+  }
+
+  void on_text(size_t i, std::string_view text) override {
+    auto now = now_ns();
+    last_event_ = now;
+    if (json_string(text, "type") == std::optional<std::string_view>{"pong"})
+      joined_step(i);
+    else
+      received(i, text, "text", now);
+  }
+
   void on_event(size_t i, std::string_view name, std::string_view packet) override {
     auto now = now_ns();
     last_event_ = now;
     if (name == "message") {
-      auto s = find_stamp(packet);
-      if (!s || s->seq >= msgs_.size()) {
-        ++foreign_;
-        return;
-      }
-      auto& c = eng->at(i);
-      if (!c.rec)
-        c.rec = std::make_unique<receipts>();
-      if (!c.rec->add(s->seq))
-        return;  // a duplicate: counted by receipts
-      auto& m = msgs_[s->seq];
-      if (now >= w0_ && now < w1_)
-        ++window_deliveries_;
-      if (m.sched >= w0_ && m.sched < w1_)
-        delivery_.add(now - m.sched);
-      m.last = std::max(m.last, now);
-      if (++m.got == receivers_per_message_) {
-        if (m.sched >= w0_ && m.sched < w1_)
-          last_.add(m.last - m.sched);
-        ++completed_;
-        --in_flight_;
-        if (o_.rate <= 0 && sending_)
-          send_one(now);
-      }
+      received(i, packet, "message", now);
     } else if (name == "typing:start") {
       if (now >= w0_ && now < w1_)
         ++window_typing_;
@@ -109,6 +170,13 @@ public:
 
   void send_one(uint64_t sched) {
     auto seq = msgs_.size();
+    if (plain_) {
+      msgs_.push_back({sched, 0, 0});
+      ++in_flight_;
+      waiting_.push_back(seq);
+      publish_waiting();
+      return;
+    }
     size_t room = fanout_ ? 0 : seq % rooms_;
     size_t from = fanout_ ? 0 : room * per_room_ + pick_(rng_) % per_room_;
     msgs_.push_back({sched, 0, 0});
@@ -120,10 +188,43 @@ public:
                         + stamp(seq, sched, o_.size) + "\"}]");
   }
 
+  // plainfanout: messages due go out on free API connections, in order; the
+  // others wait for the next answer.
+  void publish_waiting() {
+    while (pub_->has_free() && !waiting_.empty()) {
+      auto seq = waiting_.front();
+      waiting_.pop_front();
+      pub_->send("{\"id\":" + std::to_string(seq) + ",\"sender\":\"manager\",\"text\":\""
+                     + stamp(seq, msgs_[seq].sched, o_.size) + "\",\"timestamp\":\"" + iso_now() + "\"}",
+                 seq);
+    }
+  }
+
+  void on_published(const publisher::answer& a) {
+    if (faults_.ok(a) && json_uint(a.body, "site") != std::optional<uint64_t>{o_.members}
+        && delivered_mismatches_++ == 0)
+      first_mismatch_ = std::string{a.body};
+    publish_waiting();
+  }
+
+  void on_fd(uint64_t) override { pub_->poll_ns(0); }
+
+  // Nothing more to come: every message complete and, with plainfanout, every publish answered.
+  bool settled() const { return in_flight_ == 0 && (!pub_ || (waiting_.empty() && pub_->outstanding() == 0)); }
+
   std::string run(engine& e) {
     auto n = connections();
     pending_.assign(n, 0);
     auto deadline = now_ns() + static_cast<uint64_t>(o_.timeout * 1e9);
+    std::unique_ptr<publisher> pub;
+    if (plain_) {
+      pub = std::make_unique<publisher>(o_, api_conns_, [this](const publisher::answer& a) { on_published(a); },
+                                        plain_dialog_messages);
+      pub_ = pub.get();
+      e.watch(pub_->fd(), 0);
+      if (auto why = pub_->await_connected(deadline, [&e] { e.poll(10); }); !why.empty())
+        return failure(why);
+    }
     auto t_ramp = now_ns();
     e.ramp(0, n, o_.concurrency);
     while (joined_ + closed_ < n && join_errors_ == 0 && now_ns() < deadline)
@@ -179,7 +280,7 @@ public:
         rss1 = process_rss_bytes(o_.server_pid);
         sending_ = false;
       }
-      if (window_done && (in_flight_ == 0 || now >= w1_ + 3'000'000'000ull || now >= deadline))
+      if (window_done && (settled() || now >= w1_ + 3'000'000'000ull || now >= deadline))
         break;
       if (now >= deadline)
         break;
@@ -248,6 +349,22 @@ public:
         .num("generator_cpu_us", own1 - own0)
         .num("connect_failures", e.connect_failures)
         .num("protocol_errors", e.protocol_errors);
+    if (plain_) {
+      // The API side: answers not 200 or lost fail the run; each answer's
+      // delivered.site must be --members.
+      auto unanswered = static_cast<uint64_t>(pub_->outstanding() + waiting_.size());
+      j.num("api_connections", static_cast<uint64_t>(api_conns_))
+          .num("unanswered", unanswered)
+          .num("delivered_mismatches", delivered_mismatches_);
+      faults_.add_to(j);
+      if (!first_mismatch_.empty())
+        j.str("first_delivered_mismatch", first_mismatch_);
+      auto error = faults_.error();
+      if (error.empty() && unanswered > 0)
+        error = std::to_string(unanswered) + " publishes were not answered within 3 s of the window's end";
+      if (!error.empty())
+        j.str("error", error);
+    }
     return j.done();
   }
 
@@ -265,7 +382,7 @@ private:
   }
 
   const options& o_;
-  bool fanout_;
+  bool plain_, fanout_;
   size_t rooms_ = 1, per_room_ = 0;
   uint64_t receivers_per_message_ = 0;
   unsigned acks_per_conn_ = 1;
@@ -279,6 +396,13 @@ private:
   bool sending_ = false;
   histogram delivery_, last_;
   std::mt19937_64 rng_{42};
+  // plainfanout's publishes
+  size_t api_conns_ = 0;
+  publisher* pub_ = nullptr;
+  std::deque<uint64_t> waiting_;
+  answer_faults faults_;
+  uint64_t delivered_mismatches_ = 0;
+  std::string first_mismatch_;
   std::uniform_int_distribution<size_t> pick_{0, ~size_t{0}};
 };
 

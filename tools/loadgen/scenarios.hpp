@@ -7,7 +7,7 @@
 
 namespace loadgen {
 
-std::string run_rooms(const options& o);     // fanout, chat
+std::string run_rooms(const options& o);     // fanout, chat, plainfanout
 std::string run_hold(const options& o);      // connect, idle, reconnect
 std::string run_presence(const options& o);  // presence
 std::string run_publish(const options& o);   // publish (the backend API)

@@ -78,14 +78,18 @@ frame read_server_frame(std::string_view in) {
   return f;
 }
 
-std::string upgrade_request(std::string_view host_port, std::string_view path) {
+std::string websocket_upgrade(std::string_view host_port, std::string_view target) {
   std::string r = "GET ";
-  r += path;
-  r += "?EIO=4&transport=websocket HTTP/1.1\r\nHost: ";
+  r += target;
+  r += " HTTP/1.1\r\nHost: ";
   r += host_port;
   r += "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
        "Sec-WebSocket-Key: cGFybGV5LWxvYWRnZW4hIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   return r;
+}
+
+std::string upgrade_request(std::string_view host_port, std::string_view path) {
+  return websocket_upgrade(host_port, std::string{path} + "?EIO=4&transport=websocket");
 }
 
 std::string api_request(std::string_view host_port, std::string_view path, std::string_view api_key,
@@ -228,12 +232,16 @@ std::string stamp(uint64_t seq, uint64_t send_ns, size_t pad_to) {
   return s;
 }
 
-std::optional<stamped> find_stamp(std::string_view json) {
-  constexpr std::string_view key = "\"message\":\"";
-  auto at = json.find(key);
+std::optional<stamped> find_stamp(std::string_view json, std::string_view key) {
+  // The first `"key":"` (no allocation: this runs once per delivery).
+  if (key.empty())
+    return std::nullopt;
+  auto at = json.find(key, 1);
+  while (at != std::string_view::npos && (json[at - 1] != '"' || json.compare(at + key.size(), 3, "\":\"") != 0))
+    at = json.find(key, at + 1);
   if (at == std::string_view::npos)
     return std::nullopt;
-  size_t i = at + key.size();
+  size_t i = at + key.size() + 3;
   stamped s;
   auto digits = [&](uint64_t& v) {
     size_t start = i;

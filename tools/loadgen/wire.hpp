@@ -34,6 +34,8 @@ struct frame {
 // Reads the frame at the start of `in`; server frames are never masked.
 frame read_server_frame(std::string_view in);
 
+// A WebSocket upgrade request for `target` (path and query as they go on the request line).
+std::string websocket_upgrade(std::string_view host_port, std::string_view target);
 // The upgrade request for Engine.IO v4 over WebSocket.
 std::string upgrade_request(std::string_view host_port, std::string_view path = "/socket.io/");
 
@@ -71,8 +73,9 @@ struct stamped {
   uint64_t seq = 0;
   uint64_t send_ns = 0;
 };
-// Finds the stamp in a received event's JSON (the value of its "message" key).
-std::optional<stamped> find_stamp(std::string_view json);
+// Finds the stamp in a received JSON text: the value of its first `key`
+// (a Socket.IO event's "message", a dialog message's "text").
+std::optional<stamped> find_stamp(std::string_view json, std::string_view key = "message");
 
 // The Socket.IO event name of a `42...` packet text ("" when it is not an event).
 std::string_view event_name(std::string_view packet);

@@ -10,11 +10,22 @@
 // turns on socket.io's connectionStateRecovery (events to rooms then carry an
 // offset, and a client cut off for up to 2 min gets what it missed).
 //
+// Seed 003's plain WebSocket dialog sockets (the contract of issue 13), with the
+// npm `ws` 8.18 server on the same port: /ws/dialogs/{id}?token=JWT (the admin
+// audience; the token's `rooms` must allow dialog:{id}), /ws/widget/dialogs/{id}
+// ?assistant_id=… and /ws/site/dialogs/{id}?site_token=… (the site audience; any
+// non-empty credential is admitted). `POST /api/v1/dialogs/{id}/messages` with a
+// JSON object sends the body text as it came to the admin sockets of the dialog
+// when its `sender` (or `message.sender`) is "user", else to admin and site
+// sockets, and answers {"ok":true,"delivered":{"admin":N,"site":M}}.
+// {"type":"ping"} from a dialog socket is answered {"type":"pong"}.
+//
 //   node server.mjs --port=0 --secret=S [--presence-broadcast=false] [--api-key=K] [--recovery=true]
 // prints "peer listening on http://127.0.0.1:PORT" once it accepts.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { Server } from "socket.io";
+import { WebSocketServer } from "ws";
 
 const opts = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -62,7 +73,8 @@ function api(req, res) {
     res.end(text);
   };
   const error = (status, code, message) => answer(status, { error: { code, message } });
-  if (req.url !== "/api/v1/publish") return error(404, "not_found", "Not found");
+  const dialog = /^\/api\/v1\/dialogs\/([^/?]+)\/messages$/.exec(req.url);
+  if (req.url !== "/api/v1/publish" && !dialog) return error(404, "not_found", "Not found");
   if (req.method !== "POST") return error(405, "method_not_allowed", "Use POST");
   const given = Buffer.from(req.headers.authorization ?? "");
   if (given.length !== expectedAuth.length || !timingSafeEqual(given, expectedAuth))
@@ -75,12 +87,14 @@ function api(req, res) {
   });
   req.on("end", () => {
     if (size > 1 << 20) return error(413, "payload_too_large", "Body over 1 MiB");
+    const text = Buffer.concat(chunks).toString("utf8");
     let p;
     try {
-      p = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      p = JSON.parse(text);
     } catch {
       return error(400, "invalid_json", "Malformed JSON");
     }
+    if (dialog) return dialogMessage(dialog[1], text, p, answer, error);
     if (typeof p?.room !== "string" || typeof p?.event !== "string")
       return error(400, "invalid_body", "room and event must be strings");
     try {
@@ -99,6 +113,7 @@ const http = createServer(api);
 http.keepAliveTimeout = 60000;
 const io = new Server(http, {
   serveClient: false,
+  destroyUpgrade: false, // upgrades outside /socket.io/ are the dialog sockets' (below)
   cors: { origin: true },
   ...(recovery ? { connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true } } : {}),
 });
@@ -172,6 +187,77 @@ io.on("connection", (socket) => {
     if (left > 0) return live.set(userId, left);
     live.delete(userId);
     if (broadcastPresence) socket.broadcast.emit("user:offline", { userId });
+  });
+});
+
+// Seed 003's dialog sockets: dialog id → the open sockets of each audience.
+const dialogs = new Map();
+const DIALOG_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const wss = new WebSocketServer({ noServer: true });
+
+function audiences(id) {
+  let d = dialogs.get(id);
+  if (!d) dialogs.set(id, (d = { admin: new Set(), site: new Set() }));
+  return d;
+}
+
+function dialogMessage(rawId, text, body, answer, error) {
+  const id = decodeURIComponent(rawId);
+  if (!DIALOG_ID.test(id)) return error(400, "invalid_path", "Malformed dialog id");
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    return error(400, "invalid_payload", "The body must be a JSON object");
+  const sender = body.message !== null && typeof body.message === "object" ? body.message.sender : body.sender;
+  const d = dialogs.get(id);
+  const admin = d ? d.admin : new Set(), site = d && sender !== "user" ? d.site : new Set();
+  for (const ws of admin) ws.send(text);
+  for (const ws of site) ws.send(text);
+  answer(200, { ok: true, delivered: { admin: admin.size, site: site.size } });
+}
+
+// Refuses an upgrade with an HTTP answer and a JSON error body.
+function refuse(socket, status, code, message) {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${code}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+http.on("upgrade", (req, socket, head) => {
+  const url = new URL(req.url, "http://peer");
+  if (url.pathname.startsWith("/socket.io/")) return; // socket.io's own
+  const m = /^\/ws\/(?:(site|widget)\/)?dialogs\/([^/]+)$/.exec(url.pathname);
+  if (!m) return refuse(socket, 404, "not_found", `No route for ${url.pathname}`);
+  const id = decodeURIComponent(m[2]);
+  if (!DIALOG_ID.test(id)) return refuse(socket, 400, "invalid_path", "Malformed dialog id");
+  let audience = "site";
+  if (!m[1]) {
+    const token = url.searchParams.get("token");
+    if (!token) return refuse(socket, 401, "unauthorized", "Missing token");
+    const claims = verify(token);
+    if (!claims) return refuse(socket, 403, "forbidden", "Invalid token");
+    if (!mayJoin(claims, `dialog:${id}`)) return refuse(socket, 403, "forbidden", `Token does not allow dialog:${id}`);
+    audience = "admin";
+  } else {
+    const [param, what] = m[1] === "site" ? ["site_token", "site_token"] : ["assistant_id", "assistant_id"];
+    if (!url.searchParams.get(param)) return refuse(socket, 401, "unauthorized", `Missing ${what}`);
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    const set = audiences(id)[audience];
+    set.add(ws);
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return ws.send(JSON.stringify({ type: "error", message: "Binary messages are not supported" }));
+      let msg;
+      try {
+        msg = JSON.parse(data.toString("utf8"));
+      } catch {
+        return ws.send(JSON.stringify({ type: "error", message: "Malformed JSON" }));
+      }
+      if (msg?.type === "ping") ws.send('{"type":"pong"}');
+    });
+    ws.on("close", () => {
+      set.delete(ws);
+      const d = dialogs.get(id);
+      if (d && d.admin.size === 0 && d.site.size === 0) dialogs.delete(id);
+    });
   });
 });
 

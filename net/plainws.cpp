@@ -282,6 +282,10 @@ void front::check_credential(const std::string& mode, const std::string& credent
               ? "no answer within " + std::to_string(cfg.validate_timeout.count()) + " ms"
               : r.error;
       spdlog::warn("plainws: asking {} about a {} failed: {}", cfg.validate_url, mode, why);
+    } else if (r.status >= 500) {
+      // The backend failed: no decision (nothing cached), refused for now.
+      why = "the backend answered " + std::to_string(r.status);
+      spdlog::warn("plainws: asking {} about a {} failed: {}", cfg.validate_url, mode, why);
     } else if (r.status == 200) {
       rapidjson::Document doc;
       if (json::parse(doc, r.body) && doc.IsObject()) {

@@ -702,6 +702,26 @@ describe("credential checks with a validation backend", () => {
     assert.equal(backend.of("no-w1").length, 1);
   });
 
+  it("a 5xx answer is no decision: 403 … could not be checked: the backend answered 500, asked again next time", async () => {
+    for (let i = 1; i <= 2; i++) {
+      const r = await refusal(B.url, "/ws/site/dialogs/v1?site_token=fail-1");
+      assert.equal(r.status, 403);
+      assert.deepEqual(r.json, refused("forbidden", "site_token could not be checked: the backend answered 500"));
+      assert.equal(backend.of("fail-1").length, i);
+    }
+  });
+
+  it("any other answer (a 4xx, a body that is not {allow:true}) refuses, and the refusal is cached", async () => {
+    for (const cred of ["forbid-1", "junk-1"]) {
+      for (let i = 0; i < 2; i++) {
+        const r = await refusal(B.url, `/ws/widget/dialogs/v1?assistant_id=${cred}`);
+        assert.equal(r.status, 403);
+        assert.deepEqual(r.json, refused("forbidden", "assistant_id refused for dialog v1"));
+      }
+      assert.equal(backend.of(cred).length, 1);
+    }
+  });
+
   it("a credential in the static list is admitted without asking the backend", async () => {
     const s = await site(B, "v1");
     await pingPong(s);

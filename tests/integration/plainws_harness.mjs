@@ -321,6 +321,9 @@ export async function validationBackend() {
       if (cred.startsWith("slow")) hanging.add(res);
       else if (cred.startsWith("late")) setTimeout(() => answer(200, '{"allow":true}'), 150);
       else if (cred.startsWith("ok")) answer(200, '{"allow":true}');
+      else if (cred.startsWith("fail")) answer(500, '{"error":"database down"}');
+      else if (cred.startsWith("forbid")) answer(403, '{"allow":true}');
+      else if (cred.startsWith("junk")) answer(200, "allow");
       else answer(200, '{"allow":false}');
     });
   });

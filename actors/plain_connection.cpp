@@ -103,9 +103,12 @@ void replay(self_ptr self, const std::string& room, uint64_t after, std::functio
       });
 }
 
-// Joins `room` (its fan-outs held first when a replay follows), then replays
-// from `after`, then `done(ok)`. The connection is busy meanwhile.
-void join(self_ptr self, const std::string& room, std::optional<uint64_t> after, std::function<void(bool)> done) {
+// Joins `room`, then `done(ok)` (which answers the client, if it asked), then
+// replays from `after`. The connection is busy meanwhile. With `hold` (or a
+// replay) its fan-outs are held from before the join until then, so that
+// nothing of the room comes before the answer or the replay.
+void join(self_ptr self, const std::string& room, std::optional<uint64_t> after, bool hold,
+          std::function<void(bool)> done) {
   auto& st = self->state;
   auto dir = st.rt->directory_for(room);
   if (!dir) {
@@ -113,22 +116,22 @@ void join(self_ptr self, const std::string& room, std::optional<uint64_t> after,
     return;
   }
   st.busy = true;
-  if (after)
+  hold = hold || after.has_value();
+  if (hold)
     boost::asio::post(st.sock->context(), [sock = st.sock] { sock->hold(); });
   self->request(dir, caf::infinite, join_atom::value, room, caf::actor{self}, st.sock)
     .then(
-      [self, room, after, done](joined_atom, const caf::actor& r) {
+      [self, room, after, hold, done](joined_atom, const caf::actor& r) {
         auto& st = self->state;
         if (st.closing)
           return;
         st.rooms[room] = r;
-        auto finish = [self, done] {
-          self->state.busy = false;
-          done(true);
-          drain(self);
-        };
         if (!after) {
-          finish();
+          st.busy = false;
+          done(true);
+          if (hold)
+            st.sock->release(std::make_shared<const std::vector<uint64_t>>());
+          drain(self);
           return;
         }
         done(true); // answered before the replay
@@ -137,12 +140,12 @@ void join(self_ptr self, const std::string& room, std::optional<uint64_t> after,
           drain(self);
         });
       },
-      [self, room, after, done](caf::error& err) {
+      [self, room, hold, done](caf::error& err) {
         auto& st = self->state;
         if (st.closing)
           return;
         spdlog::warn("plain socket {}: joining {} failed: {}", st.sock->sid(), room, self->system().render(err));
-        if (after)
+        if (hold)
           st.sock->release(std::make_shared<const std::vector<uint64_t>>());
         st.busy = false;
         done(false);
@@ -202,7 +205,7 @@ void on_subscription(self_ptr self, const rapidjson::Value& msg, bool subscribe)
     send_error(self, "Too many subscriptions (max " + std::to_string(max) + ")");
     return;
   }
-  join(self, room, after, [self, id, room](bool ok) {
+  join(self, room, after, true, [self, id, room](bool ok) {
     if (ok)
       send_answer(self, "subscribed", id);
     else
@@ -332,7 +335,7 @@ caf::behavior plain_connection(caf::stateful_actor<plain_state>* self, socket_pt
   counters().plain_connections.fetch_add(1, std::memory_order_relaxed);
   if (is_dialog(st)) {
     auto room = dialog_room(st.req.dialog);
-    join(self, room, st.req.after, [self, room](bool ok) {
+    join(self, room, st.req.after, false, [self, room](bool ok) {
       if (ok)
         return;
       spdlog::warn("plain socket {}: could not join {}, closing", self->state.sock->sid(), room);

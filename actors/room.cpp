@@ -129,9 +129,15 @@ void fan_out_with_ack(caf::stateful_actor<room_state>* self, const std::string& 
   auto id = sio::next_ack_id();
   auto body = sio::event_array(event, data);
   std::vector<std::pair<eio::frame, std::shared_ptr<const sio::socket_list>>> parts;
-  for (auto& [nsp, targets] : st.by_nsp)
-    if (!wire::is_plain(nsp)) // plain sockets have no acks
-      parts.emplace_back(eio::text_frame(sio::encode(sio::packet_type::event, nsp, id, body)), targets);
+  wire::plain_frames plain{st.room_name, event, data};
+  for (auto& [nsp, targets] : st.by_nsp) {
+    if (wire::is_plain(nsp)) {
+      // Plain sockets cannot answer: they get the event, and are not waited for.
+      sio::deliver(targets, plain.get(nsp), except);
+      continue;
+    }
+    parts.emplace_back(eio::text_frame(sio::encode(sio::packet_type::event, nsp, id, body)), targets);
+  }
   auto& ctx = st.by_sid.begin()->second.sock->context();
   boost::asio::post(ctx, [parts = std::move(parts), except, id, collector] {
     uint64_t n = 0;

@@ -585,7 +585,8 @@ void api::dialog_publish(const std::shared_ptr<http_session>& hs, const request&
   if (message) {
     event = "message";
     const rapidjson::Value* m = &doc;
-    if (auto w = doc.FindMember("message"); w != doc.MemberEnd() && w->value.IsObject())
+    if (auto w = doc.FindMember("message");
+        !doc.HasMember("sender") && w != doc.MemberEnd() && w->value.IsObject())
       m = &w->value; // the legacy wrapped form
     auto sender = m->FindMember("sender");
     if (sender != m->MemberEnd() && sender->value.IsString() && std::string_view{sender->value.GetString()} == "user")

@@ -897,10 +897,13 @@ void server::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     error(hs, req, unsupported_protocol_version);
     return;
   }
-  if (sessions_.size() >= opts_.max_connections) {
-    log_refusal("the node's limit of sessions (parley.limits.max-connections) is reached");
+  if (closing_ || sessions_.size() >= opts_.max_connections) {
+    if (!closing_)
+      log_refusal("the node's limit of sessions (parley.limits.max-connections) is reached");
     auto res = make_response(req, http::status::service_unavailable,
-                             R"({"code":3,"message":"Too many connections"})", "application/json");
+                             closing_ ? R"({"code":3,"message":"Server shutting down"})"
+                                      : R"({"code":3,"message":"Too many connections"})",
+                             "application/json");
     if (upgrade)
       res.keep_alive(false);
     apply_cors(req, res);
@@ -1099,12 +1102,27 @@ void server::accept_websocket(const std::shared_ptr<http_session>& hs, request&&
 
 std::shared_ptr<session> server::open_plain(const std::shared_ptr<http_session>& hs, request&& req,
                                             std::unique_ptr<session_handler> h) {
+  if (closing_) {
+    accept_and_close(hs, std::move(req), ws::close_going_away, "server shutting down");
+    return nullptr;
+  }
   if (sessions_.size() >= opts_.max_connections) {
     log_refusal("the limit of plain WebSocket connections (parley.plainws.max-total) is reached");
     counters().plain_refused.fetch_add(1, std::memory_order_relaxed);
     accept_and_close(hs, std::move(req), 1013,
                      "too many plain WebSocket connections (max-total " + std::to_string(opts_.max_connections) + ")");
     return nullptr;
+  }
+  if (opts_.max_connections_per_ip > 0) {
+    auto it = per_ip_.find(hs->remote().address().to_string());
+    if (it != per_ip_.end() && it->second >= opts_.max_connections_per_ip) {
+      log_refusal("an address reached its limit of plain WebSocket connections (parley.limits.max-connections-per-ip)");
+      counters().plain_refused.fetch_add(1, std::memory_order_relaxed);
+      accept_and_close(hs, std::move(req), 1013,
+                       "too many connections from this address (max-connections-per-ip "
+                         + std::to_string(opts_.max_connections_per_ip) + ")");
+      return nullptr;
+    }
   }
   // The credentials were checked before: only the address is kept.
   handshake info;
@@ -1188,6 +1206,7 @@ void server::forget(const std::string& sid) {
 }
 
 void server::close_all() {
+  closing_ = true;
   std::vector<std::shared_ptr<session>> all;
   for (auto& kvp : sessions_)
     all.push_back(kvp.second);

@@ -277,7 +277,7 @@ public:
   // (or there is none).
   bool apply_cors(const request& req, response& res) const;
 
-  // Closes every session (shutdown).
+  // Closes every session (shutdown); from then on new sessions are refused.
   void close_all();
 
 private:
@@ -317,6 +317,7 @@ private:
   std::unordered_map<std::string, uint32_t> per_ip_;
   // Refusals of new sessions are logged once per burst, not once each.
   uint64_t refused_quietly_ = 0;
+  bool closing_ = false; // close_all() ran: no new sessions
   std::chrono::steady_clock::time_point refusal_logged_{};
   void log_refusal(const char* why);
 

@@ -27,6 +27,7 @@ eio::options plain_options(const settings& s) {
   o.max_payload = s.plainws.max_message;
   o.max_write_queue = s.limits.max_write_queue;
   o.max_connections = s.plainws.max_total;
+  o.max_connections_per_ip = s.limits.max_connections_per_ip;
   o.max_inbound_packets = static_cast<uint32_t>(s.limits.max_inbound_packets);
   return o;
 }
@@ -88,7 +89,6 @@ public:
     if (!dialog_.empty())
       front_.closed(dialog_);
     sock_->mark_closed();
-    sock_->on_close = nullptr;
     caf::anon_send(conn_, closed_atom::value, std::string{reason});
   }
 
@@ -146,7 +146,7 @@ void front::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     pr.kind = plain_kind::widget;
     pr.dialog = path.substr(widget.size());
   } else {
-    hs->reply(json_error(req, http::status::not_found, "not_found", "No route for " + path));
+    refuse(hs, req, 404, "not_found", "No route for " + path);
     return;
   }
   bool dialog = pr.kind != plain_kind::subscribe;
@@ -199,6 +199,10 @@ void front::handle(const std::shared_ptr<http_session>& hs, request&& req) {
     refuse(hs, req, 401, "unauthorized", "Missing " + mode);
     return;
   }
+  if (credential.size() > max_credential) { // not worth asking about (nor keeping)
+    refuse(hs, req, 403, "forbidden", mode + " refused for dialog " + pr.dialog);
+    return;
+  }
   pr.who.user_id = (pr.kind == plain_kind::site ? "site:" : "widget:") + pr.dialog;
   auto held = std::make_shared<request>(std::move(req));
   auto dialog_id = pr.dialog;
@@ -214,6 +218,7 @@ void front::handle(const std::shared_ptr<http_session>& hs, request&& req) {
 }
 
 void front::admit(const std::shared_ptr<http_session>& hs, request&& req, plain_request pr) {
+  // (after close_all, open_plain closes what still comes: 1001)
   auto& cfg = rt_->cfg.plainws;
   if (pr.kind != plain_kind::subscribe) {
     auto it = per_dialog_.find(pr.dialog);
@@ -256,10 +261,23 @@ void front::check_credential(const std::string& mode, const std::string& credent
     }
     decided_.erase(it);
   }
-  auto& waiting = asking_[key];
-  waiting.push_back(std::move(done));
-  if (waiting.size() > 1)
-    return; // the same question is on its way
+  if (auto it = asking_.find(key); it != asking_.end()) {
+    it->second.push_back(std::move(done)); // the same question is on its way
+    return;
+  }
+  if (asking_.size() >= max_checks_in_flight) {
+    done(false, "too many checks in flight");
+    return;
+  }
+  asking_[key].push_back(std::move(done));
+  // The answer within validate-timeout, however long each step takes (name
+  // resolution included): then the waiting are told it did not come.
+  auto deadline = std::make_shared<asio::steady_timer>(ioc_, cfg.validate_timeout + std::chrono::milliseconds(50));
+  deadline->async_wait([this, key, deadline](boost::system::error_code ec) {
+    if (!ec)
+      answer(key, false,
+             "no answer within " + std::to_string(rt_->cfg.plainws.validate_timeout.count()) + " ms");
+  });
   std::string body = "{\"mode\":";
   sio::append_json_string(body, mode);
   body += ",\"credential\":";
@@ -273,7 +291,8 @@ void front::check_credential(const std::string& mode, const std::string& credent
   call.headers = {{"Authorization", "apikey " + rt_->cfg.api.key}, {"Content-Type", "application/json"}};
   call.body = std::move(body);
   call.timeout = cfg.validate_timeout;
-  net::http_fetch(ioc_, std::move(call), [this, key, mode](net::http_result r) {
+  net::http_fetch(ioc_, std::move(call), [this, key, mode, deadline](net::http_result r) {
+    deadline->cancel();
     auto& cfg = rt_->cfg.plainws;
     std::string why;
     bool allowed = false;
@@ -282,8 +301,8 @@ void front::check_credential(const std::string& mode, const std::string& credent
               ? "no answer within " + std::to_string(cfg.validate_timeout.count()) + " ms"
               : r.error;
       spdlog::warn("plainws: asking {} about a {} failed: {}", cfg.validate_url, mode, why);
-    } else if (r.status >= 500) {
-      // The backend failed: no decision (nothing cached), refused for now.
+    } else if (r.status >= 500 || r.status == 408 || r.status == 429) {
+      // The backend failed or is busy: no decision (nothing cached), refused for now.
       why = "the backend answered " + std::to_string(r.status);
       spdlog::warn("plainws: asking {} about a {} failed: {}", cfg.validate_url, mode, why);
     } else if (r.status == 200) {
@@ -294,23 +313,32 @@ void front::check_credential(const std::string& mode, const std::string& credent
       }
     }
     if (why.empty()) {
-      // Decisions are kept; a failure to ask is not. The table is bounded.
-      if (decided_.size() >= 100000) {
+      // Decisions are kept; a failure to ask is not. The table is bounded:
+      // when full, the expired entries go, and all of them if that frees
+      // less than a tenth (so a full table costs one sweep per many inserts).
+      if (decided_.size() >= max_decisions) {
         auto now = std::chrono::steady_clock::now();
         for (auto it = decided_.begin(); it != decided_.end();)
           it = it->second.until <= now ? decided_.erase(it) : std::next(it);
-        if (decided_.size() >= 100000)
+        if (decided_.size() >= max_decisions - max_decisions / 10)
           decided_.clear();
       }
       auto ttl = allowed ? cfg.validate_cache_ttl : cfg.validate_cache_ttl / 10;
       if (ttl.count() > 0)
         decided_[key] = decision{allowed, std::chrono::steady_clock::now() + ttl};
     }
-    auto waiting = std::move(asking_[key]);
-    asking_.erase(key);
-    for (auto& w : waiting)
-      w(allowed, why);
+    answer(key, allowed, why);
   });
+}
+
+void front::answer(const std::string& key, bool allowed, const std::string& why) {
+  auto it = asking_.find(key);
+  if (it == asking_.end())
+    return; // told already (the deadline passed)
+  auto waiting = std::move(it->second);
+  asking_.erase(it);
+  for (auto& w : waiting)
+    w(allowed, why);
 }
 
 } // namespace parley::plainws

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "actors/plain_connection.hpp"
 #include "actors/runtime.hpp"
@@ -58,6 +59,12 @@ private:
   void admit(const std::shared_ptr<http_session>& hs, request&& req, plain_request pr);
   void refuse(const std::shared_ptr<http_session>& hs, const request& req, int status, std::string_view code,
               std::string message);
+  // Tells everyone waiting for the check of `key`, once.
+  void answer(const std::string& key, bool allowed, const std::string& why);
+
+  static constexpr size_t max_credential = 512;        // longer: refused without asking
+  static constexpr size_t max_checks_in_flight = 256;  // more at once: "could not be checked"
+  static constexpr size_t max_decisions = 20000;       // answers kept
 
   asio::io_context& ioc_;
   runtime_ptr rt_;

@@ -9,7 +9,7 @@
 // heartbeat, protocol errors, replay with `after`, token expiry and shutdown.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { api, connect, emitWithAck, recorder, sleep, startParley, stored, token } from "./harness.mjs";
+import { api, connect, emitWithAck, recorder, sleep, startParley, stored, token, withTimeout } from "./harness.mjs";
 import { rawHttp } from "./hardening_wire.mjs";
 import {
   closedPort,
@@ -298,6 +298,22 @@ describe("routing of POST /api/v1/dialogs/{id}/messages and /events", () => {
     await routed(() => postMessage(A, "r1", user), user, { admin: 3, site: 0 }, [a1, a2]);
     const manager = '{"message":{"text":"from the manager","sender" : "manager"},"extra":1}';
     await routed(() => postMessage(A, "r1", manager), manager, { admin: 3, site: 2 }, [a1, a2, s1, w1]);
+  });
+
+  it('a top-level sender wins over an object-valued "message" field', async () => {
+    const raw = '{"sender":"user","message":{"text":"quoted","sender":"manager"}}';
+    await routed(() => postMessage(A, "r1", raw), raw, { admin: 3, site: 0 }, [a1, a2]);
+  });
+
+  it('an API publish with "ack":true reaches plain members, which are not waited for', async () => {
+    other.clear();
+    const r = await api(A.url, "POST", "/api/v1/publish", {
+      room: "dialog:r2", event: "note", data: { acked: 1 }, ack: true, timeoutMs: 2000,
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.receivers, 0);
+    await other.frame('{"acked":1}', "the ack publish");
+    assert.deepEqual(other.texts(), ['{"acked":1}']);
   });
 
   it("Socket.IO members of dialog:{id} get the message as event `message` with its offset", async () => {
@@ -722,6 +738,14 @@ describe("credential checks with a validation backend", () => {
     }
   });
 
+  it("a credential longer than 512 bytes is refused without asking", async () => {
+    const long = "ok" + "x".repeat(600);
+    const r = await refusal(B.url, `/ws/site/dialogs/v1?site_token=${long}`);
+    assert.equal(r.status, 403);
+    assert.deepEqual(r.json, refused("forbidden", "site_token refused for dialog v1"));
+    assert.equal(backend.of(long).length, 0);
+  });
+
   it("a credential in the static list is admitted without asking the backend", async () => {
     const s = await site(B, "v1");
     await pingPong(s);
@@ -1005,5 +1029,44 @@ describe("an unreachable backend, ?userId= in development mode, shutdown", () =>
     const code = await E.stop();
     for (const c of cs) assert.deepEqual(await c.closed(), { code: 1001, reason: "server shutting down" });
     assert.equal(code, 0);
+  });
+});
+
+describe("shutdown while a credential check is on its way, and the per-address limit", () => {
+  it("SIGTERM during a check: Parley exits 0 and the late admission is closed, not served", async () => {
+    const backend = await validationBackend();
+    const P = await startParley([`--parley.plainws.validate-url=${backend.url}`]);
+    try {
+      const c = plainNoWait(P.url, "/ws/site/dialogs/z1?site_token=late-1");
+      await poll(() => backend.of("late-1").length === 1, "the check to reach the backend");
+      const code = await withTimeout(P.stop(), 5000, "parley to stop");
+      assert.equal(code, 0);
+      const info = await c.closed();
+      assert.ok(info.code === 1001 || info.code === 1006, JSON.stringify(info));
+      if (info.code === 1001) assert.equal(info.reason, "server shutting down");
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("parley.limits.max-connections-per-ip applies to plain connections: 1013 with the reason", async () => {
+    const P = await startParley([...STATIC, "--parley.limits.max-connections-per-ip=2"]);
+    try {
+      const a = await widget(P, "ip1");
+      const b = await site(P, "ip2");
+      const third = plainNoWait(P.url, `/ws?token=${SUBSCRIBER}`);
+      assert.deepEqual(await third.closed(), {
+        code: 1013,
+        reason: "too many connections from this address (max-connections-per-ip 2)",
+      });
+      await pingPong(a);
+      await b.close();
+      await sleep(200);
+      const again = await subscriber(P);
+      await pingPong(again);
+      for (const c of [a, again]) await c.close();
+    } finally {
+      assert.equal(await P.stop(), 0);
+    }
   });
 });

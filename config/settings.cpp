@@ -187,7 +187,12 @@ const std::vector<option_row>& rows() {
               [](settings& s, bool v) { s.auth.allow_anonymous_dev = v; return std::string{}; }),
     row<std::string>("parley.api", "key", "key for the backend HTTP API; API disabled when unset",
                      [](settings& s, const std::string& v) { s.api.key = v; return std::string{}; }),
-    row<str_list>("parley.cors", "origins", "allowed browser origins (credentials allowed)",
+    row<bool>("parley", "dev",
+              "development profile: loopback only, a random secret and API key for this run, "
+              "CORS for http://localhost:* and http://127.0.0.1:*, /demo",
+              [](settings& s, bool v) { s.dev = v; return std::string{}; }),
+    row<str_list>("parley.cors", "origins",
+                  "allowed browser origins (credentials allowed): \"*\", \"https://host\", \"http://host:*\" (any port)",
                   [](settings& s, const str_list& v) { s.cors.origins = v; return std::string{}; }),
     row<uint64_t>("parley.limits", "max-connections", "Engine.IO sessions on this node",
                   [](settings& s, uint64_t v) { s.limits.max_connections = v; return std::string{}; }),

@@ -129,6 +129,8 @@ struct settings {
     uint64_t max_message = 65536;
   } plainws;
   rtm_settings rtm;
+  // The development profile (tools/run): see tools/parley/main.cpp.
+  bool dev = false;
 };
 
 // The actor_system_config that knows every `parley.*` option.

@@ -647,9 +647,8 @@ std::string api::cors_origin(const request& req) const {
   auto it = req.find(http::field::origin);
   if (it == req.end())
     return {};
-  for (auto& o : rt_->cfg.cors.origins)
-    if (o == "*" || o == it->value())
-      return std::string{it->value()};
+  if (origin_allowed(rt_->cfg.cors.origins, it->value()))
+    return std::string{it->value()};
   return {};
 }
 

@@ -794,9 +794,7 @@ bool server::apply_cors(const request& req, response& res) const {
   if (it == req.end())
     return true;
   auto origin = it->value();
-  bool allowed = std::any_of(opts_.cors_origins.begin(), opts_.cors_origins.end(),
-                             [&](const std::string& o) { return o == "*" || o == origin; });
-  if (!allowed)
+  if (!origin_allowed(opts_.cors_origins, origin))
     return false;
   res.set(http::field::access_control_allow_origin, origin);
   res.set(http::field::access_control_allow_credentials, "true");

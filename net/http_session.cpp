@@ -1,5 +1,6 @@
 #include "net/http_session.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <boost/asio/dispatch.hpp>
@@ -31,6 +32,23 @@ response json_error(const request& req, http::status status, std::string_view co
   sio::append_json_string(body, message);
   body += "}}";
   return make_response(req, status, std::move(body), "application/json");
+}
+
+bool origin_allowed(const std::vector<std::string>& patterns, std::string_view origin) {
+  for (auto& p : patterns) {
+    if (p == "*" || p == origin)
+      return true;
+    if (p.size() > 2 && p.compare(p.size() - 2, 2, ":*") == 0) {
+      std::string_view host{p.data(), p.size() - 2}; // "http://localhost"
+      if (origin == host)
+        return true;
+      if (origin.size() > host.size() + 1 && origin.compare(0, host.size(), host) == 0 && origin[host.size()] == ':'
+          && std::all_of(origin.begin() + static_cast<std::ptrdiff_t>(host.size()) + 1, origin.end(),
+                         [](char c) { return c >= '0' && c <= '9'; }))
+        return true;
+    }
+  }
+  return false;
 }
 
 http_session::http_session(tcp::socket socket, std::shared_ptr<router> r, uint64_t body_limit)

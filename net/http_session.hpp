@@ -54,6 +54,10 @@ response make_response(const request& req, http::status status, std::string body
 response json_error(const request& req, http::status status, std::string_view code,
                     std::string_view message);
 
+// Whether a browser Origin is allowed by parley.cors.origins: "*", an exact
+// origin, or "scheme://host:*" (that host on any port, or none).
+bool origin_allowed(const std::vector<std::string>& patterns, std::string_view origin);
+
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   http_session(tcp::socket socket, std::shared_ptr<router> r, uint64_t body_limit);

@@ -3,7 +3,11 @@
 // Reads config/caf-application.conf of the source tree unless --config-file
 // names another; prints "parley listening on http://ADDR:PORT" once it accepts
 // connections; stops cleanly on SIGINT/SIGTERM. A bad option exits with 2.
+#include <algorithm>
 #include <csignal>
+#include <stdexcept>
+
+#include <openssl/rand.h>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -33,6 +37,8 @@
 #include "net/api.hpp"
 #include "net/engineio_server.hpp"
 #include "net/json.hpp"
+#include "net/client_bundle.hpp"
+#include "net/demo.hpp"
 #include "net/listener.hpp"
 #include "net/plainws.hpp"
 #include "net/rtm_client.hpp"
@@ -41,6 +47,20 @@
 using namespace parley;
 
 namespace {
+
+// 32 random hex digits (the development profile's secret and API key).
+std::string dev_secret() {
+  unsigned char raw[16];
+  if (RAND_bytes(raw, sizeof(raw)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (auto b : raw) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
 
 int fail_config(const std::string& msg) {
   std::cerr << "parley: " << msg << "\n";
@@ -70,6 +90,22 @@ int main(int argc, char** argv) {
   if (auto err = std::get_if<std::string>(&read))
     return fail_config(*err);
   auto s = std::get<settings>(std::move(read));
+  if (s.dev) {
+    // The development profile: reachable from this machine only, usable at
+    // once (a secret and an API key for this run, printed below), and open
+    // to pages served from localhost on any port.
+    auto a = s.http.address;
+    if (a != "127.0.0.1" && a != "::1" && a != "localhost")
+      return fail_config("parley.dev serves this machine only: parley.http.address must be 127.0.0.1, ::1 or "
+                         "localhost, not " + a);
+    if (s.auth.jwt_secret.empty() && s.auth.jwt_public_key_file.empty())
+      s.auth.jwt_secret = dev_secret();
+    if (s.api.key.empty())
+      s.api.key = dev_secret();
+    for (const char* o : {"http://localhost:*", "http://127.0.0.1:*"})
+      if (std::find(s.cors.origins.begin(), s.cors.origins.end(), o) == s.cors.origins.end())
+        s.cors.origins.emplace_back(o);
+  }
 
   spdlog::set_level(spdlog::level::from_str(s.log.level));
   json::set_max_depth(s.limits.max_json_depth);
@@ -186,8 +222,13 @@ int main(int argc, char** argv) {
                          }};
     net::api backend{ioc, rt};
     auto router = std::make_shared<net::path_router>();
-    router->add("/socket.io/", [&](auto& hs, net::request&& req) { socketio.handle(hs, std::move(req)); });
+    router->add("/socket.io/", [&](auto& hs, net::request&& req) {
+      if (!client_bundle::serve(hs, req))
+        socketio.handle(hs, std::move(req));
+    });
     router->add("/api/", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
+    if (s.dev)
+      router->add("/demo", [&](auto& hs, net::request&& req) { demo::handle(*rt, hs, std::move(req)); });
     std::optional<plainws::front> plain;
     if (s.plainws.enabled) {
       plain.emplace(ioc, rt);
@@ -202,8 +243,14 @@ int main(int argc, char** argv) {
       caf::anon_send_exit(root, caf::exit_reason::user_shutdown);
       return 1;
     }
-    std::printf("parley listening on http://%s:%u\n", s.http.address.c_str(),
-                static_cast<unsigned>(std::get<uint16_t>(bound)));
+    auto origin = "http://" + s.http.address + ":" + std::to_string(std::get<uint16_t>(bound));
+    std::printf("parley listening on %s\n", origin.c_str());
+    if (s.dev) {
+      std::printf("dev api key: %s\n", s.api.key.c_str());
+      if (!s.auth.jwt_secret.empty())
+        std::printf("dev token (user \"dev\", every room): %s\n", demo::token_for("dev", s.auth.jwt_secret).c_str());
+      std::printf("demo: %s/demo\n", origin.c_str());
+    }
     std::fflush(stdout);
 
     boost::asio::signal_set signals{ioc, SIGINT, SIGTERM};

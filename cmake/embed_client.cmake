@@ -1,0 +1,26 @@
+# Writes a C++ file that holds the socket.io-client browser bundle (the files
+# of client/node_modules/socket.io-client/dist, installed by tools/deps from
+# client/package-lock.json) and its version, for /socket.io/socket.io.js.
+# Without the package the table is empty (Parley answers 404 for them).
+set(pkg ${CLIENT_DIR}/node_modules/socket.io-client)
+set(version "")
+set(files "")
+if(EXISTS ${pkg}/package.json)
+  file(READ ${pkg}/package.json manifest)
+  string(JSON version GET "${manifest}" version)
+  file(GLOB files ${pkg}/dist/socket.io*.js ${pkg}/dist/socket.io*.js.map)
+  list(SORT files)
+endif()
+set(body "// generated from the npm socket.io-client package by cmake/embed_client.cmake\n#include <string_view>\n#include <utility>\n#include <vector>\nnamespace parley::client_bundle {\nstd::string_view version() { return \"${version}\"; }\nconst std::vector<std::pair<std::string_view, std::string_view>>& files() {\n  static const std::vector<std::pair<std::string_view, std::string_view>> all = {\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} content)
+  string(FIND "${content}" ")PARLEYJS\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${f} contains the raw-string delimiter")
+  endif()
+  string(APPEND body "    {\"${name}\", R\"PARLEYJS(${content})PARLEYJS\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n}  // namespace parley::client_bundle\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

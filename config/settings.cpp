@@ -187,6 +187,8 @@ const std::vector<option_row>& rows() {
               [](settings& s, bool v) { s.auth.allow_anonymous_dev = v; return std::string{}; }),
     row<std::string>("parley.api", "key", "key for the backend HTTP API; API disabled when unset",
                      [](settings& s, const std::string& v) { s.api.key = v; return std::string{}; }),
+    row<std::string>("parley.console", "key", "key for /console (?key= or Authorization: apikey KEY); empty = parley.api.key",
+                     [](settings& s, const std::string& v) { s.console.key = v; return std::string{}; }),
     row<str_list>("parley.cors", "origins", "allowed browser origins (credentials allowed)",
                   [](settings& s, const str_list& v) { s.cors.origins = v; return std::string{}; }),
     row<uint64_t>("parley.limits", "max-connections", "Engine.IO sessions on this node",

@@ -15,6 +15,7 @@ const char* const console_page = R"PARLEY_CONSOLE(<!doctype html>
 <style>
 :root { --bg:#0f1419; --panel:#182029; --line:#2a3542; --fg:#e6edf3; --dim:#8b98a5; --pub:#4fa3ff; --del:#3ccf91; --warn:#f0b429; --bad:#ff6b6b; }
 * { box-sizing:border-box; }
+[hidden] { display:none !important; }
 body { margin:0; background:var(--bg); color:var(--fg); font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
 header { display:flex; align-items:center; gap:16px; padding:12px 20px; border-bottom:1px solid var(--line); }
 header h1 { font-size:18px; margin:0; font-weight:600; }

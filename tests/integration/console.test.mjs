@@ -211,6 +211,7 @@ describe("console in a browser", { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM
       page.waitForFunction((want) => document.getElementById("connections").textContent === want, { timeout: 5000 }, String(n));
     await shows(0);
     assert.equal(await page.$eval("#status", (e) => e.textContent), "live");
+    assert.equal(await page.$eval("#login", (e) => getComputedStyle(e).display), "none"); // the key came with the URL
     const socket = await connect(parley.url, "/", { transports: ["websocket"], auth: { token: token({ sub: "carol" }) } });
     try {
       await shows(1);

@@ -1,5 +1,6 @@
 #include "actors/directory.hpp"
 
+#include <algorithm>
 #include <functional>
 
 #include <caf/actor_cast.hpp>
@@ -142,6 +143,22 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       self->state.memory->rooms.erase(it);
     },
     [self](count_atom) { return static_cast<uint64_t>(self->state.memory->rooms.size()); },
+    [self](top_atom, uint64_t n) {
+      std::vector<std::pair<uint64_t, const std::string*>> all;
+      for (auto& [name, e] : self->state.memory->rooms)
+        if (e.members && name.compare(0, 4, "nsp:") != 0)
+          all.emplace_back(e.members->size.load(std::memory_order_relaxed), &name);
+      auto k = std::min<size_t>(n, all.size());
+      auto more = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && *a.second < *b.second); };
+      std::partial_sort(all.begin(), all.begin() + k, all.end(), more);
+      std::vector<std::string> names;
+      std::vector<uint64_t> members;
+      for (size_t i = 0; i < k; ++i) {
+        names.push_back(*all[i].second);
+        members.push_back(all[i].first);
+      }
+      return std::make_tuple(std::move(names), std::move(members));
+    },
     [self](kill_atom, const std::string& name, const caf::error& reason) {
       // Fault injection (the debug API): the room fails as a crash would. An
       // exit sent by this shard would unlink the room from it (CAF unlinks

@@ -53,6 +53,7 @@ using rejoin_atom = caf::atom_constant<caf::atom("p_rejoin")>;
 using kill_atom = caf::atom_constant<caf::atom("p_kill")>;
 using adopt_atom = caf::atom_constant<caf::atom("p_adopt")>;
 using room_moved_atom = caf::atom_constant<caf::atom("p_moved")>;
+using top_atom = caf::atom_constant<caf::atom("p_top")>;
 // RTM upstream
 using rtm_open_atom = caf::atom_constant<caf::atom("r_open")>;
 using rtm_frame_atom = caf::atom_constant<caf::atom("r_frame")>;

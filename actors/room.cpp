@@ -24,6 +24,7 @@ void remove_member(room_members& st, caf::actor_id conn) {
   st.by_sid.erase(it->second);
   st.sid_of.erase(it);
   st.dirty = true;
+  st.size.store(st.by_sid.size(), std::memory_order_relaxed);
 }
 
 void rebuild(room_members& st) {
@@ -230,6 +231,7 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
         st.by_sid[sock->sid()] = room_members::member{sock, conn};
         st.sid_of[conn.id()] = sock->sid();
         st.dirty = true;
+        st.size.store(st.by_sid.size(), std::memory_order_relaxed);
         self->monitor(conn);
       }
       return caf::make_message(joined_atom::value, caf::actor{self});

@@ -7,6 +7,7 @@
 // in a single hop.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -36,6 +37,8 @@ struct room_members {
   // fan-outs in flight keep the snapshot they were given).
   std::map<std::string, std::shared_ptr<const sio::socket_list>, std::less<>> by_nsp;
   bool dirty = true;
+  // by_sid.size(), readable by the directory shard (the console's busiest rooms).
+  std::atomic<uint64_t> size{0};
 };
 
 struct room_state {

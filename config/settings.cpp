@@ -191,6 +191,8 @@ const std::vector<option_row>& rows() {
               "development profile: loopback only, a random secret and API key for this run, "
               "CORS for http://localhost:* and http://127.0.0.1:*, /demo",
               [](settings& s, bool v) { s.dev = v; return std::string{}; }),
+    row<std::string>("parley.console", "key", "key for /console (?key= or Authorization: apikey KEY); empty = parley.api.key",
+                     [](settings& s, const std::string& v) { s.console.key = v; return std::string{}; }),
     row<str_list>("parley.cors", "origins",
                   "allowed browser origins (credentials allowed): \"*\", \"https://host\", \"http://host:*\" (any port)",
                   [](settings& s, const str_list& v) { s.cors.origins = v; return std::string{}; }),

@@ -69,6 +69,10 @@ struct settings {
     std::string key;
   } api;
   struct {
+    // the key of /console and /console/events; empty = parley.api.key
+    std::string key;
+  } console;
+  struct {
     std::vector<std::string> origins;
   } cors;
   struct {

@@ -35,6 +35,7 @@
 #include "actors/supervisor.hpp"
 #include "config/settings.hpp"
 #include "net/api.hpp"
+#include "net/console.hpp"
 #include "net/engineio_server.hpp"
 #include "net/json.hpp"
 #include "net/client_bundle.hpp"
@@ -234,6 +235,8 @@ int main(int argc, char** argv) {
       plain.emplace(ioc, rt);
       router->add("/ws", [&](auto& hs, net::request&& req) { plain->handle(hs, std::move(req)); });
     }
+    net::console console{ioc, rt};
+    router->add("/console", [&](auto& hs, net::request&& req) { console.handle(hs, std::move(req)); });
     router->add("/health", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
     router->add("/metrics", [&](auto& hs, net::request&& req) { backend.handle(hs, std::move(req)); });
     auto listener = std::make_shared<net::listener>(ioc, router, s.engineio.max_payload);
@@ -263,6 +266,7 @@ int main(int argc, char** argv) {
       socketio.close_all();
       if (plain)
         plain->close_all();
+      console.close_all();
       // Let the close frames go out, then stop.
       grace.expires_after(std::chrono::milliseconds(200));
       grace.async_wait([&](boost::system::error_code) { ioc.stop(); });

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/config_value.hpp>
 
 namespace parley {
 
@@ -141,7 +142,26 @@ struct settings {
 class parley_config : public caf::actor_system_config {
 public:
   parley_config();
+  // Every option CAF and Parley know, to check the command line against.
+  const caf::config_option_set& options() const { return custom_options_; }
 };
+
+// Parses one command-line argument "parley.GROUP.NAME[=VALUE]" (without the
+// leading "--") as the option's type (a boolean alone means true); on success
+// appends the key and value to `out` and returns "", else a sentence naming
+// the option and the accepted form.
+std::string parse_cli_option(const caf::config_option_set& opts, std::string_view arg,
+                             std::vector<std::pair<std::string, caf::config_value>>& out);
+
+// Every parley.* option as --help shows it, in declaration order.
+struct option_doc {
+  std::string key;          // "parley.http.port"
+  std::string placeholder;  // "<port>"
+  std::string doc;          // one line
+  std::string value;        // its value in `values` (by default: the default), config-file syntax
+  std::string accepted;     // "a port number (0..65535)"
+};
+std::vector<option_doc> option_docs(const settings& values = settings{});
 
 // Reads and checks every option; the error text names the offending option.
 std::variant<settings, std::string> read_settings(const caf::actor_system_config& cfg);

@@ -12,7 +12,6 @@ import { rawHttp, rawSocket } from "./hardening_wire.mjs";
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 // No presence broadcasts: the raw clients' frames are exactly what is asserted.
-// (CAF takes booleans on the command line as flags: false comes from a file.)
 const QUIET = join(mkdtempSync(join(tmpdir(), "parley-hardening-")), "quiet.conf");
 writeFileSync(QUIET, "[parley.presence]\nbroadcast=false\n");
 

@@ -11,7 +11,6 @@ import { api, connect, emitWithAck, recorder, startParley, token, withParley, wi
 import { clientFrame, closePayload, rawSocket, rawWs } from "./hardening_wire.mjs";
 
 // No presence broadcasts: the raw clients' frames are exactly what is asserted.
-// (CAF takes booleans on the command line as flags: false comes from a file.)
 const QUIET = join(mkdtempSync(join(tmpdir(), "parley-hardening-")), "quiet.conf");
 writeFileSync(QUIET, "[parley.presence]\nbroadcast=false\n");
 const options = [`--config-file=${QUIET}`];

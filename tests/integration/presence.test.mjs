@@ -102,7 +102,7 @@ it("does not announce a user to its own socket", async () => {
 });
 
 it("with presence.broadcast=false nothing is announced, presence is still counted", async () => {
-  // CAF takes booleans on the command line as flags (true only): false comes from a file.
+  // From a config file (the next test: the command line).
   const conf = join(mkdtempSync(join(tmpdir(), "parley-presence-")), "quiet.conf");
   writeFileSync(conf, "[parley.presence]\nbroadcast=false\n");
   const quiet = await startParley([`--config-file=${conf}`]);
@@ -121,6 +121,25 @@ it("with presence.broadcast=false nothing is announced, presence is still counte
     assert.equal(res.status, 200);
     await rec.waitFor("fence");
     assert.deepEqual(rec.events.map((e) => e.event), ["fence"]);
+    watcher.close();
+  } finally {
+    assert.equal(await quiet.stop(), 0);
+  }
+});
+
+it("--parley.presence.broadcast=false on the command line turns announcements off too", async () => {
+  const quiet = await startParley(["--parley.presence.broadcast=false"]);
+  try {
+    const watcher = await open("watcher", quiet.url);
+    const rec = recorder(watcher);
+    const frank = await open("frank", quiet.url);
+    await presenceIs("frank", { userId: "frank", online: true, connections: 1 }, quiet.url);
+    // Fence as above: a publish to the namespace's room comes after any announcement.
+    const res = await api(quiet.url, "POST", "/api/v1/publish", { room: "nsp:/messages", event: "fence" });
+    assert.equal(res.status, 200);
+    await rec.waitFor("fence");
+    assert.deepEqual(rec.events.map((e) => e.event), ["fence"]);
+    frank.close();
     watcher.close();
   } finally {
     assert.equal(await quiet.stop(), 0);

@@ -1,8 +1,12 @@
 // build/parley [--config-file=PATH] [--parley.<group>.<option>=VALUE ...]
+// build/parley --check-config FILE
+// build/parley --help
 //
 // Reads config/caf-application.conf of the source tree unless --config-file
 // names another; prints "parley listening on http://ADDR:PORT" once it accepts
 // connections; stops cleanly on SIGINT/SIGTERM. A bad option exits with 2.
+// --check-config reads FILE as the config is read, prints "FILE: ok" and exits
+// (0), or names the bad option (2); --help lists Parley's options.
 #include <algorithm>
 #include <csignal>
 #include <stdexcept>
@@ -77,16 +81,157 @@ std::optional<std::string> read_file(const std::string& path) {
   return ss.str();
 }
 
+// The few CAF options a user of Parley needs (the rest: --long-help).
+struct caf_option_doc {
+  const char* arg;
+  const char* doc;
+};
+const caf_option_doc caf_options[] = {
+  {"--config-file=<path>", "the config file (default: config/caf-application.conf of the source tree)"},
+  {"--scheduler.max-threads=<n>", "CAF worker threads; 0 = one per core (default: 2, set in the config file)"},
+  {"--long-help", "also list CAF's own options"},
+};
+
+void print_help(std::ostream& out) {
+  out << "usage: parley [--config-file=FILE] [--OPTION=VALUE ...]\n"
+         "       parley --check-config FILE   read FILE as the config is read, report the first bad option, exit\n"
+         "       parley --help, -h            this list\n"
+         "\n"
+         "Every option below can be set in the config file ([parley.GROUP] NAME=VALUE) or on the\n"
+         "command line (--parley.GROUP.NAME=VALUE; a boolean alone means true, or =true / =false).\n";
+  auto docs = option_docs();
+  std::string group;
+  size_t width = 0;
+  for (auto& d : docs)
+    width = std::max(width, d.key.size() + d.placeholder.size() + 3);
+  for (auto& c : caf_options)
+    width = std::max(width, std::string{c.arg}.size());
+  for (auto& d : docs) {
+    auto g = d.key.substr(0, d.key.rfind('.'));
+    if (g != group) {
+      group = g;
+      out << "\n" << group << ":\n";
+    }
+    auto arg = "--" + d.key + "=" + d.placeholder;
+    out << "  " << arg << std::string(width - arg.size() + 2, ' ') << d.doc << " (default: " << d.value
+        << ")\n";
+  }
+  out << "\nCAF:\n";
+  for (auto& c : caf_options)
+    out << "  " << c.arg << std::string(width - std::string{c.arg}.size() + 2, ' ') << c.doc << "\n";
+}
+
+// CAF's name for a type of one of its options, as a sentence would say it.
+std::string accepted_form(caf::string_view name) {
+  std::string caf_type{name.data(), name.size()};
+  if (caf_type.find("int") != std::string::npos || caf_type == "size_t")
+    return "a non-negative integer";
+  if (caf_type.find("timespan") != std::string::npos)
+    return "a duration such as 250ms, 5s or 1min";
+  if (caf_type.find("string") != std::string::npos)
+    return "a string";
+  if (caf_type.find("atom") != std::string::npos)
+    return "an atom such as 'sharing'";
+  return caf_type;
+}
+
+// What the command line asks for, checked: parley.* values converted to their
+// types (applied over the config file), the CAF options left for CAF.
+struct command_line {
+  std::vector<std::string> caf_args;
+  std::vector<std::pair<std::string, caf::config_value>> parley;
+  std::optional<std::string> check_file;
+  bool help = false;
+};
+
+std::variant<command_line, std::string> read_command_line(const parley_config& cfg, int argc, char** argv) {
+  command_line cl;
+  std::vector<std::string> args{argv + 1, argv + argc};
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--help" || a == "-h" || a == "-?") {
+      cl.help = true;
+    } else if (a == "--check-config") {
+      if (i + 1 == args.size())
+        return std::string{"missing file for --check-config: expected parley --check-config FILE"};
+      cl.check_file = args[++i];
+    } else if (a.rfind("--check-config=", 0) == 0) {
+      cl.check_file = a.substr(15);
+    } else if (a.rfind("--parley.", 0) == 0) {
+      if (auto err = parse_cli_option(cfg.options(), std::string_view{a}.substr(2), cl.parley); !err.empty())
+        return err;
+    } else if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      auto eq = a.find('=');
+      auto name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      auto opt = cfg.options().cli_long_name_lookup(name);
+      if (opt == nullptr || name == "help")
+        return "unknown option --" + name + " (see parley --help)";
+      if (opt->is_flag()) {
+        if (eq != std::string::npos)
+          return "invalid value for --" + name + ": it takes no value (--" + name + ")";
+      } else {
+        auto form = accepted_form(opt->type_name());
+        if (eq == std::string::npos)
+          return "missing value for " + name + ": expected --" + name + "=VALUE (" + form + ")";
+        if (!opt->parse(a.substr(eq + 1)))
+          return "invalid value for " + name + ": expected " + form + ", got \"" + a.substr(eq + 1) + "\"";
+      }
+      cl.caf_args.push_back(a);
+    } else if (!a.empty() && a[0] == '-') {
+      return "unknown option " + a + " (see parley --help)";
+    } else {
+      return "unexpected argument \"" + a + "\" (see parley --help)";
+    }
+  }
+  if (cl.check_file) {
+    // FILE is the config file, whatever else the command line says.
+    cl.caf_args.erase(std::remove_if(cl.caf_args.begin(), cl.caf_args.end(),
+                                     [](const std::string& a) { return a.rfind("--config-file", 0) == 0; }),
+                      cl.caf_args.end());
+    cl.caf_args.push_back("--config-file=" + *cl.check_file);
+  }
+  return cl;
+}
+
+// CAF's errors from reading the config file, as sentences.
+std::string describe(const parley_config& cfg, const caf::error& err) {
+  if (err.category() == caf::atom("system") && err.code() == static_cast<uint8_t>(caf::sec::cannot_open_file))
+    return "cannot open the config file " + cfg.config_file_path;
+  if (err.category() == caf::atom("parser")) {
+    auto what = caf::to_string(static_cast<caf::pec>(err.code()));
+    std::replace(what.begin(), what.end(), '_', ' ');
+    auto& ctx = err.context();
+    if (ctx.match_elements<int32_t, int32_t>())
+      return cfg.config_file_path + ": " + what + " at line " + std::to_string(ctx.get_as<int32_t>(0))
+             + ", column " + std::to_string(ctx.get_as<int32_t>(1));
+    return cfg.config_file_path + ": " + what;
+  }
+  return caf::actor_system_config::render(err);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   parley_config cfg;
   cfg.load<caf::io::middleman>();
+  auto cli = read_command_line(cfg, argc, argv);
+  if (auto err = std::get_if<std::string>(&cli))
+    return fail_config(*err);
+  auto& cl = std::get<command_line>(cli);
+  if (cl.help) {
+    print_help(std::cout);
+    return 0;
+  }
+  if (cl.check_file && !std::ifstream{*cl.check_file})
+    return fail_config("cannot open the config file " + *cl.check_file);
   std::string default_file = default_config_file();
-  if (auto err = cfg.parse(argc, argv, default_file.c_str()))
-    return fail_config(cfg.render(err));
+  if (auto err = cfg.parse(cl.caf_args, default_file.c_str()))
+    return fail_config(describe(cfg, err));
   if (cfg.cli_helptext_printed)
     return 0;
+  // The command line wins over the file.
+  for (auto& [key, value] : cl.parley)
+    caf::put(cfg.content, key, std::move(value));
   auto read = read_settings(cfg);
   if (auto err = std::get_if<std::string>(&read))
     return fail_config(*err);
@@ -129,8 +274,12 @@ int main(int argc, char** argv) {
     if (auto err = std::get_if<std::string>(&v))
       return fail_config("invalid value for parley.auth: " + *err);
     verifier.emplace(std::get<jwt::verifier>(std::move(v)));
-  } else if (!s.auth.allow_anonymous_dev) {
+  } else if (!s.auth.allow_anonymous_dev && !cl.check_file) {
     spdlog::warn("no parley.auth.jwt-secret or jwt-public-key-file: every connection will be refused");
+  }
+  if (cl.check_file) {
+    std::cout << *cl.check_file << ": ok\n";
+    return 0;
   }
 
   int exit_code = 0;

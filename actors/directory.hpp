@@ -49,6 +49,8 @@ struct directory_state {
 //       an event for one audience of the room, not stored (see actors/room.hpp)
 //   (empty_atom, room, ops)                                         [from the room]
 //   (count_atom) -> uint64_t rooms
+//   (members_atom, room) -> (uint64_t sockets, std::vector<std::string> users)
+//       [delegated to the room; (0, []) when it has no actor]
 //   (kill_atom, room, reason)    fault injection: the room's actor fails
 // A room that fails is spawned again with its members. On exit_reason::
 // user_shutdown the shard stops its rooms; on any other failure they stay for

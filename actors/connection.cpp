@@ -186,9 +186,15 @@ void write_session(self_ptr self, int64_t disconnected_ms = 0) {
   row.disconnected_ms = disconnected_ms;
   auto own = namespace_room(st.sock->nsp());
   for (auto& kvp : st.rooms)
-    if (kvp.first != own)
+    if (kvp.first != own) {
       row.rooms.push_back(kvp.first);
+      // A room its token does not allow: the backend joined it
+      // (POST /api/v1/users/{id}/join), and recovery keeps it.
+      if (!may_join(st.who, kvp.first))
+        row.granted.push_back(kvp.first);
+    }
   std::sort(row.rooms.begin(), row.rooms.end());
+  std::sort(row.granted.begin(), row.granted.end());
   self->send(store, session_write_atom::value, std::move(row));
 }
 
@@ -595,6 +601,56 @@ void handle_packet(self_ptr self, const packet_ptr& p) {
   }
 }
 
+// The backend's join (POST /api/v1/users/{id}/join): the rooms one after the
+// other through the socket's ordered join path, whatever its token allows
+// (the backend decides), within max-rooms-per-socket (rooms over it are not
+// joined, and the answer is false). A room whose shard is being restarted is
+// kept and joined again later, as at connect.
+void backend_join(self_ptr self, std::shared_ptr<backend_request> r, size_t i) {
+  auto& st = self->state;
+  for (; i < r->rooms.size(); ++i) {
+    if (st.closing) {
+      r->rp.deliver(false);
+      return;
+    }
+    auto& room = r->rooms[i];
+    if (st.rooms.count(room))
+      continue;
+    if (st.rooms.size() >= st.rt->cfg.limits.max_rooms_per_socket + 1) {
+      spdlog::info("socket {} (user {}): the backend's join of {} is over the room limit", st.sock->sid(),
+                   st.who.user_id, room);
+      r->all = false;
+      continue;
+    }
+    join_room(self, room, [self, r, i](bool ok) {
+      auto& st = self->state;
+      if (!ok && !st.closing) {
+        auto& room = r->rooms[i];
+        st.rooms[room] = nullptr;
+        self->delayed_send(self, retry_delay(0), rejoin_atom::value, room, uint8_t{0});
+      }
+      backend_join(self, r, i + 1);
+    });
+    return;
+  }
+  r->rp.deliver(r->all);
+}
+
+void run_backend(self_ptr self, std::shared_ptr<backend_request> r) {
+  if (self->state.closing) {
+    r->rp.deliver(false);
+    return;
+  }
+  if (r->join) {
+    backend_join(self, std::move(r), 0);
+    return;
+  }
+  for (auto& room : r->rooms)
+    if (room != namespace_room(self->state.sock->nsp()))
+      leave_room(self, room);
+  r->rp.deliver(true);
+}
+
 // Handles what waited behind a join, in order, until the next join.
 void drain(self_ptr self) {
   auto& st = self->state;
@@ -604,6 +660,8 @@ void drain(self_ptr self) {
     if (next.packet) {
       handle_packet(self, next.packet);
       st.sock->packet_done();
+    } else if (next.backend) {
+      run_backend(self, std::move(next.backend));
     } else {
       rejoin(self, next.rejoin, 0);
     }
@@ -645,7 +703,7 @@ void finish_connect(self_ptr self, const std::vector<store::record>* replay = nu
   counters().sockets.fetch_add(1, std::memory_order_relaxed);
   counters().connects.fetch_add(1, std::memory_order_relaxed);
   if (auto p = st.rt->presence())
-    self->send(p, online_atom::value, st.who.user_id, st.sock->sid());
+    self->send(p, online_atom::value, st.who.user_id, st.sock->sid(), caf::actor{self});
 }
 
 void close_connection(self_ptr self, const std::string& reason) {
@@ -757,7 +815,8 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
         st.sock->set_pid(row.pid);
         auto rooms = initial;
         for (auto& r : row.rooms)
-          if (std::find(rooms.begin(), rooms.end(), r) == rooms.end() && may_join(st.who, r)
+          if (std::find(rooms.begin(), rooms.end(), r) == rooms.end()
+              && (may_join(st.who, r) || std::binary_search(row.granted.begin(), row.granted.end(), r))
               && rooms.size() < st.rt->cfg.limits.max_rooms_per_socket + 1)
             rooms.push_back(r);
         join_all(self, rooms, [self, rooms, after, store](bool all_joined) {
@@ -797,6 +856,24 @@ void try_recover(self_ptr self, const connect_request& req, std::vector<std::str
                      error_text(self->system(), err));
         start_session(self, initial);
       });
+}
+
+// A join or leave of the backend: now, or after what the socket asked for
+// before it (while a join is on its way). Answered once done.
+caf::result<bool> backend(self_ptr self, std::vector<std::string> rooms, bool join) {
+  auto& st = self->state;
+  if (st.closing)
+    return false;
+  auto r = std::make_shared<backend_request>();
+  r->rooms = std::move(rooms);
+  r->join = join;
+  r->rp = self->make_response_promise();
+  auto rp = r->rp;
+  if (st.busy)
+    enqueue(self, {nullptr, {}, std::move(r)});
+  else
+    run_backend(self, std::move(r));
+  return rp;
 }
 
 } // namespace
@@ -867,6 +944,19 @@ caf::behavior connection(caf::stateful_actor<connection_state>* self, socket_ptr
         return;
       }
       rejoin(self, room, attempt);
+    },
+    [self](join_atom, std::vector<std::string>& rooms) { return backend(self, std::move(rooms), true); },
+    [self](leave_atom, std::vector<std::string>& rooms) { return backend(self, std::move(rooms), false); },
+    [self](disconnect_atom) {
+      // The backend's disconnect (Socket.IO's disconnectSockets()): a
+      // DISCONNECT, the client's reason is "io server disconnect"; the
+      // session is not kept for recovery.
+      auto& st = self->state;
+      if (st.closing)
+        return false;
+      st.sock->disconnect();
+      close_connection(self, "server disconnect");
+      return true;
     },
     [self](room_moved_atom, const std::string& room, const caf::actor& moved) {
       // The room failed and runs again (same members) in a new actor.

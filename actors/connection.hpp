@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/response_promise.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -52,6 +53,16 @@ std::variant<identity, std::string> authenticate(const connect_request& req, con
 // Whether the identity may join a room.
 bool may_join(const identity& who, const std::string& room);
 
+// A join or leave the backend API asked for (through presence): taken in
+// order with the socket's own requests; answered true once done when the
+// socket is then in (or out of) every room.
+struct backend_request {
+  std::vector<std::string> rooms;
+  bool join = true;
+  bool all = true; // every room done (a join over max-rooms-per-socket is not)
+  caf::response_promise rp;
+};
+
 struct connection_state {
   socket_ptr sock;
   runtime_ptr rt;
@@ -66,7 +77,8 @@ struct connection_state {
   bool busy = false;
   struct pending {
     packet_ptr packet;  // a client packet, or
-    std::string rejoin; // a room to join again (its actor failed)
+    std::string rejoin; // a room to join again (its actor failed), or
+    std::shared_ptr<backend_request> backend;
   };
   std::unique_ptr<std::deque<pending>> waiting; // allocated on first use
   // Joined: name → room actor. A null actor: the join at connect could not

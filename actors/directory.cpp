@@ -159,6 +159,14 @@ caf::behavior directory(caf::stateful_actor<directory_state>* self, std::shared_
       }
       return std::make_tuple(std::move(names), std::move(members));
     },
+    [self](members_atom, const std::string& name) -> caf::result<uint64_t, std::vector<std::string>> {
+      auto it = self->state.memory->rooms.find(name);
+      if (it == self->state.memory->rooms.end())
+        return caf::result<uint64_t, std::vector<std::string>>(uint64_t{0}, std::vector<std::string>{});
+      auto rp = self->make_response_promise();
+      rp.delegate(it->second.room, members_atom::value);
+      return rp;
+    },
     [self](kill_atom, const std::string& name, const caf::error& reason) {
       // Fault injection (the debug API): the room fails as a crash would. An
       // exit sent by this shard would unlink the room from it (CAF unlinks

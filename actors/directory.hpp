@@ -51,6 +51,8 @@ struct directory_state {
 //   (count_atom) -> uint64_t rooms
 //   (top_atom, n) -> (names, members)   the n rooms with the most members (not
 //       the "nsp:" rooms every socket is in), most first
+//   (members_atom, room) -> (uint64_t sockets, std::vector<std::string> users)
+//       [delegated to the room; (0, []) when it has no actor]
 //   (kill_atom, room, reason)    fault injection: the room's actor fails
 // A room that fails is spawned again with its members. On exit_reason::
 // user_shutdown the shard stops its rooms; on any other failure they stay for

@@ -5,6 +5,9 @@
 //   room ──empty──▶ directory shard ──(stop)──▶ room
 //   connection ──online/offline──▶ presence ──publish──▶ "nsp:*" rooms
 //   rtm supervisor ──▶ rtm upstream (one per profile) ──r_event──▶ dedup ──▶ translator ──publish──▶ rooms
+//   api ──join/leave/disconnect of a user──▶ presence ──▶ each of the user's connections
+//       (each answers once done) ──▶ presence answers with how many did
+//   api ──members──▶ directory shard ──▶ room ──▶ (sockets, sorted user ids)
 //   api ──publish+ack──▶ directory shard ──▶ room ──▶ I/O: each receiver's ACK
 //       ──▶ ack collector (expect_atom n, then ack_atom per answer) ──▶ HTTP reply
 //
@@ -52,6 +55,7 @@ using timeout_atom = caf::atom_constant<caf::atom("p_timeout")>;
 using rejoin_atom = caf::atom_constant<caf::atom("p_rejoin")>;
 using kill_atom = caf::atom_constant<caf::atom("p_kill")>;
 using adopt_atom = caf::atom_constant<caf::atom("p_adopt")>;
+using disconnect_atom = caf::atom_constant<caf::atom("p_disconn")>;
 using room_moved_atom = caf::atom_constant<caf::atom("p_moved")>;
 using top_atom = caf::atom_constant<caf::atom("p_top")>;
 // RTM upstream

@@ -21,6 +21,9 @@ namespace parley {
 // nobody is announced twice.
 struct presence_memory {
   std::unordered_map<std::string, uint64_t> live; // user id → sockets
+  // user id → socket id → its connection actor: the Socket.IO sockets the
+  // backend API reaches through a user (join, leave, disconnect).
+  std::unordered_map<std::string, std::unordered_map<std::string, caf::actor>> sockets;
 };
 
 struct presence_state {
@@ -30,7 +33,14 @@ struct presence_state {
 
 // Messages:
 //   (online_atom, user, socket_id)
+//   (online_atom, user, socket_id, connection)   the same, and the backend API
+//       reaches the socket through its user
 //   (offline_atom, user, socket_id)
+//   (join_atom, user, rooms) -> uint64_t      each of the user's connections is
+//       asked (join_atom, rooms) -> bool; the answer: how many answered true
+//       (in every room) within 4 s
+//   (leave_atom, user, rooms) -> uint64_t     likewise (leave_atom, rooms)
+//   (disconnect_atom, user) -> uint64_t       likewise (disconnect_atom)
 //   (presence_atom, user) -> (bool online, uint64_t sockets)
 //   (count_atom) -> uint64_t users online
 caf::behavior presence(caf::stateful_actor<presence_state>* self, runtime_ptr rt,

@@ -1,5 +1,7 @@
 #include "actors/room.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
@@ -270,6 +272,19 @@ caf::behavior room(caf::stateful_actor<room_state>* self, std::shared_ptr<room_m
     [self](publish_atom, const std::string& event, const std::string& data, const std::string& except_sid,
            uint8_t to, const outcome_ptr& outcome) { fan_out(self, event, data, except_sid, {}, nullptr, to, outcome); },
     [self](count_atom) { return static_cast<uint64_t>(self->state.members->by_sid.size()); },
+    [self](members_atom) {
+      // Every member (Socket.IO and plain), and the distinct users among them
+      // (dialog site and widget sockets have none), sorted.
+      auto& st = *self->state.members;
+      std::vector<std::string> users;
+      users.reserve(st.by_sid.size());
+      for (auto& [sid, m] : st.by_sid)
+        if (!m.sock->user().empty())
+          users.push_back(m.sock->user());
+      std::sort(users.begin(), users.end());
+      users.erase(std::unique(users.begin(), users.end()), users.end());
+      return caf::make_message(static_cast<uint64_t>(st.by_sid.size()), std::move(users));
+    },
     [self](stop_atom) { self->quit(); },
     [self, report_if_empty](adopt_atom, const caf::actor& directory) {
       self->state.directory = directory;

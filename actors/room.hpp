@@ -65,6 +65,8 @@ struct room_state {
 //       for one audience of the room (net/plain_wire.hpp), not stored; the
 //       outcome learns how many it reached and is told at once
 //   (count_atom) -> uint64_t members
+//   (members_atom) -> (uint64_t members, std::vector<std::string> users)   the
+//       distinct user ids of the members (those that have one), sorted
 //   (stop_atom)                                                     [from the directory]
 //   (adopt_atom, directory)   a restarted shard took the room over; the room
 //       reports (empty_atom, room, ops) to it if it has no members

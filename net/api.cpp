@@ -14,6 +14,8 @@
 #include <openssl/sha.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/ack_collector.hpp"
@@ -246,6 +248,34 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       return;
     }
     presence(hs, req, std::move(*user));
+    return;
+  }
+  constexpr std::string_view users_prefix = "/api/v1/users/";
+  if (path.compare(0, users_prefix.size(), users_prefix) == 0) {
+    auto rest = std::string_view{path}.substr(users_prefix.size());
+    auto slash = rest.rfind('/');
+    auto action = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (slash != std::string_view::npos && (action == "join" || action == "leave" || action == "disconnect")) {
+      if (req.method() != http::verb::post)
+        return method_not_allowed("POST");
+      auto user = decode_segment(rest.substr(0, slash));
+      if (!user || user->empty()) {
+        hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed user id"));
+        return;
+      }
+      user_sockets(hs, req, std::move(*user), action);
+      return;
+    }
+  }
+  if (path.compare(0, rooms_prefix.size(), rooms_prefix) == 0 && path.size() > rooms_prefix.size()) {
+    if (req.method() != http::verb::get)
+      return method_not_allowed("GET");
+    auto room = decode_segment(path.substr(rooms_prefix.size()));
+    if (!room || room->empty()) {
+      hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed room name"));
+      return;
+    }
+    room_members(hs, req, std::move(*room));
     return;
   }
   constexpr std::string_view rtm_prefix = "/api/v1/rtm/profiles/";
@@ -774,6 +804,92 @@ void api::presence(const std::shared_ptr<http_session>& hs, const request& req, 
         [head, answer](caf::error&) {
           answer(json_error(*head, http::status::service_unavailable, "unavailable",
                             "Presence did not answer"));
+        });
+  });
+}
+
+// The user's live Socket.IO sockets join or leave rooms (Socket.IO's
+// socketsJoin / socketsLeave), or are disconnected (disconnectSockets):
+// presence knows them and asks each; answered once each has done it, with how
+// many did ({"ok":true,"sockets":N}).
+void api::user_sockets(const std::shared_ptr<http_session>& hs, const request& req, std::string user,
+                       std::string_view action) {
+  caf::message msg;
+  if (action == "disconnect") {
+    msg = caf::make_message(disconnect_atom::value, std::move(user));
+  } else {
+    rapidjson::Document doc;
+    if (!parse_body(hs, req, "api.users.rooms", doc))
+      return;
+    std::vector<std::string> rooms;
+    for (auto& r : doc["rooms"].GetArray())
+      if (std::find(rooms.begin(), rooms.end(), std::string_view{r.GetString(), r.GetStringLength()}) == rooms.end())
+        rooms.emplace_back(r.GetString(), r.GetStringLength());
+    if (action == "join")
+      msg = caf::make_message(join_atom::value, std::move(user), std::move(rooms));
+    else
+      msg = caf::make_message(leave_atom::value, std::move(user), std::move(rooms));
+  }
+  auto p = rt_->presence();
+  if (!p) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Presence is restarting"));
+    return;
+  }
+  auto head = head_of(req);
+  auto answer = answer_on(ioc_, hs);
+  rt_->sys.spawn([p, msg, head, answer](caf::event_based_actor* self) {
+    self->request(p, std::chrono::seconds(5), msg)
+      .then(
+        [head, answer](uint64_t n) {
+          rapidjson::StringBuffer buf;
+          rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+          w.StartObject();
+          w.Key("ok");
+          w.Bool(true);
+          w.Key("sockets");
+          w.Uint64(n);
+          w.EndObject();
+          answer(make_response(*head, http::status::ok, std::string{buf.GetString(), buf.GetSize()},
+                               "application/json"));
+        },
+        [head, answer](caf::error&) {
+          answer(json_error(*head, http::status::service_unavailable, "unavailable", "Presence did not answer"));
+        });
+  });
+}
+
+// A room's members (Socket.IO's fetchSockets): how many sockets (Socket.IO
+// and plain WebSocket) and the distinct users among them, sorted.
+void api::room_members(const std::shared_ptr<http_session>& hs, const request& req, std::string room) {
+  auto dir = rt_->directory_for(room);
+  if (!dir) {
+    hs->reply(json_error(req, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
+    return;
+  }
+  auto head = head_of(req);
+  auto answer = answer_on(ioc_, hs);
+  rt_->sys.spawn([dir, room, head, answer](caf::event_based_actor* self) {
+    self->request(dir, std::chrono::seconds(5), members_atom::value, room)
+      .then(
+        [room, head, answer](uint64_t sockets, std::vector<std::string>& users) {
+          rapidjson::StringBuffer buf;
+          rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+          w.StartObject();
+          w.Key("room");
+          w.String(room.data(), static_cast<rapidjson::SizeType>(room.size()));
+          w.Key("sockets");
+          w.Uint64(sockets);
+          w.Key("users");
+          w.StartArray();
+          for (auto& u : users)
+            w.String(u.data(), static_cast<rapidjson::SizeType>(u.size()));
+          w.EndArray();
+          w.EndObject();
+          answer(make_response(*head, http::status::ok, std::string{buf.GetString(), buf.GetSize()},
+                               "application/json"));
+        },
+        [head, answer](caf::error&) {
+          answer(json_error(*head, http::status::service_unavailable, "unavailable", "Rooms are restarting, try again"));
         });
   });
 }

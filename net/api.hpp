@@ -28,6 +28,11 @@ private:
   void dialog_publish(const std::shared_ptr<http_session>& hs, const request& req, const std::string& dialog,
                       bool message);
   void presence(const std::shared_ptr<http_session>& hs, const request& req, std::string user);
+  // POST /api/v1/users/{userId}/join|leave|disconnect (`action`).
+  void user_sockets(const std::shared_ptr<http_session>& hs, const request& req, std::string user,
+                    std::string_view action);
+  // GET /api/v1/rooms/{room}
+  void room_members(const std::shared_ptr<http_session>& hs, const request& req, std::string room);
   void history(const std::shared_ptr<http_session>& hs, const request& req, std::string room);
   bool key_matches(std::string_view authorization) const;
   // The request's Origin when parley.cors.origins allows it, else "".

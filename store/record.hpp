@@ -44,13 +44,16 @@ struct session_row {
   std::string nsp;
   std::string user;
   std::vector<std::string> rooms; // rooms it joined itself (not its namespace's)
+  // Those of `rooms` the backend joined it to beyond what its token allows
+  // (POST /api/v1/users/{id}/join), sorted: recovery keeps them.
+  std::vector<std::string> granted;
   uint64_t base = 0;              // the log's last offset when the session began
   int64_t disconnected_ms = 0;    // unix ms when it went away; 0 while connected
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_row& x) {
-  return f(caf::meta::type_name("parley::store::session_row"), x.pid, x.sid, x.nsp, x.user, x.rooms, x.base,
+  return f(caf::meta::type_name("parley::store::session_row"), x.pid, x.sid, x.nsp, x.user, x.rooms, x.granted, x.base,
            x.disconnected_ms);
 }
 

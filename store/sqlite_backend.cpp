@@ -132,30 +132,57 @@ int64_t clamp(size_t n) {
   return static_cast<int64_t>(std::min<uint64_t>(n, max_offset));
 }
 
-// A session's rooms as a JSON array of strings. RapidJSON writes bytes of
+// A session's rooms as a JSON array of strings, then, when the backend
+// joined it to some (session_row::granted), an object {"granted":[...]}
+// (rows written before have none). RapidJSON writes bytes of
 // 0x80 and above as they are and escapes quotes, backslashes and control
 // characters (NUL included), and reads them back the same way, so any room
 // name round-trips, valid UTF-8 or not.
-bool encode_rooms(const std::vector<std::string>& rooms, std::string& out) {
+bool encode_rooms(const std::vector<std::string>& rooms, const std::vector<std::string>& granted, std::string& out) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto strings = [&w](const std::vector<std::string>& names) {
+    for (auto& r : names) {
+      if (r.size() > std::numeric_limits<rapidjson::SizeType>::max())
+        return false;
+      w.String(r.data(), static_cast<rapidjson::SizeType>(r.size()));
+    }
+    return true;
+  };
   w.StartArray();
-  for (auto& r : rooms) {
-    if (r.size() > std::numeric_limits<rapidjson::SizeType>::max())
+  if (!strings(rooms))
+    return false;
+  if (!granted.empty()) {
+    w.StartObject();
+    w.Key("granted");
+    w.StartArray();
+    if (!strings(granted))
       return false;
-    w.String(r.data(), static_cast<rapidjson::SizeType>(r.size()));
+    w.EndArray();
+    w.EndObject();
   }
   w.EndArray();
   out.assign(buf.GetString(), buf.GetSize());
   return true;
 }
 
-bool decode_rooms(const std::string& text, std::vector<std::string>& out) {
+bool decode_rooms(const std::string& text, std::vector<std::string>& out, std::vector<std::string>& granted) {
   rapidjson::Document doc;
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError() || !doc.IsArray())
     return false;
   for (auto& v : doc.GetArray()) {
+    if (v.IsObject()) {
+      auto g = v.FindMember("granted");
+      if (g == v.MemberEnd() || !g->value.IsArray())
+        return false;
+      for (auto& r : g->value.GetArray()) {
+        if (!r.IsString())
+          return false;
+        granted.emplace_back(r.GetString(), r.GetStringLength());
+      }
+      continue;
+    }
     if (!v.IsString())
       return false;
     out.emplace_back(v.GetString(), v.GetStringLength());
@@ -528,7 +555,7 @@ private:
     // a pid in both lists ends deleted.
     std::string rooms;
     for (auto& s : sessions) {
-      if (!encode_rooms(s.rooms, rooms))
+      if (!encode_rooms(s.rooms, s.granted, rooms))
         return "cannot write " + path_ + ": session " + s.pid + " has a room name over 4 GiB";
       use u(upsert_session_.get());
       u.text(s.pid).text(s.sid).text(s.nsp).text(s.user).text(rooms);
@@ -719,7 +746,7 @@ private:
       row.sid = column_text(s, 1);
       row.nsp = column_text(s, 2);
       row.user = column_text(s, 3);
-      if (!decode_rooms(column_text(s, 4), row.rooms))
+      if (!decode_rooms(column_text(s, 4), row.rooms, row.granted))
         return "cannot read " + path_ + ": session " + row.pid + " has a malformed room list";
       row.base = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
       row.disconnected_ms = sqlite3_column_int64(s, 6);

@@ -229,6 +229,101 @@ CAF_TEST(presence announces the first socket and the last one only) {
   run();
 }
 
+// A connection as presence sees it: answers the backend's join / leave with
+// `answer`, and its disconnect with true; notes what it was told.
+caf::behavior connection_stub(caf::event_based_actor*, std::vector<std::string>* told, std::string name,
+                              bool answer) {
+  return {
+    [=](join_atom, const std::vector<std::string>& rooms) {
+      told->push_back(name + " join " + rooms.at(0));
+      return answer;
+    },
+    [=](leave_atom, const std::vector<std::string>& rooms) {
+      told->push_back(name + " leave " + rooms.at(0));
+      return answer;
+    },
+    [=](disconnect_atom) {
+      told->push_back(name + " disconnect");
+      return true;
+    },
+  };
+}
+
+CAF_TEST(presence asks each socket of a user to join or leave or disconnect and counts those that did) {
+  settings s;
+  s.rooms.directory_shards = 1;
+  s.socketio.namespaces = {"/"};
+  s.presence.broadcast = false;
+  auto rt = std::make_shared<const runtime>(sys, s, std::nullopt);
+  auto p = sys.spawn(presence, rt, std::make_shared<presence_memory>());
+  std::vector<std::string> told;
+  auto t1 = sys.spawn(connection_stub, &told, std::string{"t1"}, true);
+  auto t2 = sys.spawn(connection_stub, &told, std::string{"t2"}, true);
+  auto t3 = sys.spawn(connection_stub, &told, std::string{"t3"}, false); // e.g. over its room limit
+  run();
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t1"}, t1);
+  self->send(p, online_atom::value, std::string{"carol"}, std::string{"t2"}, t2);
+  self->send(p, online_atom::value, std::string{"dave"}, std::string{"t3"}, t3);
+  self->send(p, online_atom::value, std::string{"erin"}, std::string{"t4"}); // known by count only
+  run();
+  self->send(p, join_atom::value, std::string{"carol"}, std::vector<std::string>{"team:7"});
+  run();
+  expect((uint64_t), from(p).to(self).with(2u));
+  std::sort(told.begin(), told.end());
+  CAF_CHECK_EQUAL(told, (std::vector<std::string>{"t1 join team:7", "t2 join team:7"}));
+  told.clear();
+  self->send(p, join_atom::value, std::string{"dave"}, std::vector<std::string>{"team:7"});
+  run();
+  expect((uint64_t), from(p).to(self).with(0u));
+  CAF_CHECK_EQUAL(told, (std::vector<std::string>{"t3 join team:7"}));
+  told.clear();
+  for (auto user : {"erin", "nobody"}) {
+    self->send(p, join_atom::value, std::string{user}, std::vector<std::string>{"team:7"});
+    run();
+    expect((uint64_t), from(p).to(self).with(0u));
+  }
+  CAF_CHECK(told.empty());
+  // A socket gone offline is not asked any more.
+  self->send(p, offline_atom::value, std::string{"carol"}, std::string{"t1"});
+  self->send(p, leave_atom::value, std::string{"carol"}, std::vector<std::string>{"team:7"});
+  run();
+  expect((uint64_t), from(p).to(self).with(1u));
+  self->send(p, disconnect_atom::value, std::string{"carol"});
+  run();
+  expect((uint64_t), from(p).to(self).with(1u));
+  CAF_CHECK_EQUAL(told, (std::vector<std::string>{"t2 leave team:7", "t2 disconnect"}));
+  self->send(p, presence_atom::value, std::string{"carol"});
+  run();
+  expect((bool, uint64_t), from(p).to(self).with(true, 1u));
+  for (auto& a : {p, t1, t2, t3})
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+  run();
+}
+
+CAF_TEST(a room lists its sockets and their distinct users and a shard answers for a room it has not) {
+  auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
+  std::vector<caf::actor> conns;
+  std::vector<socket_ptr> socks;
+  for (auto user : {"zoe", "adam", "zoe", ""}) {
+    conns.push_back(conn());
+    socks.push_back(make_socket());
+    socks.back()->set_user(user);
+    self->send(dir, join_atom::value, std::string{"team:7"}, conns.back(), socks.back());
+    run();
+    expect((joined_atom, caf::actor), from(_).to(self));
+  }
+  self->send(dir, members_atom::value, std::string{"team:7"});
+  run();
+  expect((uint64_t, std::vector<std::string>), from(_).to(self).with(4u, std::vector<std::string>{"adam", "zoe"}));
+  self->send(dir, members_atom::value, std::string{"team:8"});
+  run();
+  expect((uint64_t, std::vector<std::string>), from(dir).to(self).with(0u, std::vector<std::string>{}));
+  for (auto& c : conns)
+    self->send_exit(c, caf::exit_reason::user_shutdown);
+  self->send_exit(dir, caf::exit_reason::user_shutdown);
+  run();
+}
+
 CAF_TEST(a socket hears nothing of its rooms before its CONNECT answer) {
   auto dir = sys.spawn(directory, std::make_shared<directory_memory>());
   auto c = conn();

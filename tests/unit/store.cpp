@@ -173,6 +173,7 @@ void check_same(const session_row& got, const session_row& want) {
   CAF_REQUIRE_EQUAL(got.rooms.size(), want.rooms.size());
   for (size_t i = 0; i < got.rooms.size(); ++i)
     CAF_CHECK_EQUAL(got.rooms[i], want.rooms[i]);
+  CAF_CHECK_EQUAL(got.granted, want.granted);
   CAF_CHECK_EQUAL(got.base, want.base);
   CAF_CHECK_EQUAL(got.disconnected_ms, want.disconnected_ms);
 }
@@ -353,7 +354,8 @@ CAF_TEST(sessions round trip) {
     b.disconnected_ms = 1700000000123;
     session_row c = b;
     c.pid = "pid-c";
-    c.rooms = {"one"};
+    c.rooms = {"one", "granted \"by\" the backend", "two"};
+    c.granted = {"granted \"by\" the backend", "two"}; // rooms its token does not allow
     CAF_REQUIRE_EQUAL(put(*s.b, {}, {c, b, a}), "");
     auto got = sessions_of(*s.b);
     CAF_REQUIRE_EQUAL(got.size(), 3u); // ordered by pid

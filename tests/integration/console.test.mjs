@@ -6,10 +6,9 @@ import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import puppeteer from "puppeteer-core";
+import { launchChromium, NO_CHROMIUM } from "./browser.mjs";
 import { API_KEY, BUILD, connect, startParley, token, withTimeout } from "./harness.mjs";
 
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
 
 async function get(url, headers = {}) {
   const res = await fetch(url, { headers });
@@ -185,16 +184,12 @@ describe("console keys", () => {
   });
 });
 
-describe("console in a browser", { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
+describe("console in a browser", { skip: NO_CHROMIUM }, () => {
   let parley;
   let browser;
   before(async () => {
     parley = await startParley();
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -2,23 +2,17 @@
 // two Chromium tabs on /demo, each with a name, chatting in one room —
 // messages, typing, presence, and the history a third tab finds.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import puppeteer from "puppeteer-core";
+import { launchChromium, NO_CHROMIUM } from "./browser.mjs";
 import { BUILD, startParley } from "./harness.mjs";
 
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
 
-describe("the demo in two browser tabs", { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
+describe("the demo in two browser tabs", { skip: NO_CHROMIUM }, () => {
   let parley, browser;
   before(async () => {
     parley = await startParley(["--parley.dev=true", '--parley.auth.jwt-secret=""', '--parley.api.key=""']);
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

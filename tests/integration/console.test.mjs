@@ -3,7 +3,7 @@
 // chromium driven by puppeteer-core): its connection count follows a client
 // connecting, and a screenshot is written to build/console.png.
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { launchChromium, NO_CHROMIUM } from "./browser.mjs";

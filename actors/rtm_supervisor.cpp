@@ -1,5 +1,7 @@
 #include "actors/rtm_supervisor.hpp"
 
+#include "net/metrics.hpp"
+
 #include <caf/actor_cast.hpp>
 #include <caf/actor_registry.hpp>
 #include <caf/system_messages.hpp>
@@ -125,7 +127,7 @@ caf::behavior rtm_supervisor(caf::stateful_actor<rtm_supervisor_state>* self, ru
                         "# TYPE parley_rtm_upstream_connected gauge\n";
       for (auto& [id, e] : self->state.profiles) {
         out += "parley_rtm_upstream_connected{profile=";
-        sio::append_json_string(out, id);
+        append_label_value(out, id);
         out += "} " + std::string{e.connected ? "1" : "0"} + "\n";
       }
       return out;

@@ -63,4 +63,19 @@ std::string metrics::render() const {
   return out;
 }
 
+void append_label_value(std::string& out, std::string_view value) {
+  out += '"';
+  for (char c : value) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  out += '"';
+}
+
 } // namespace parley

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace parley {
 
@@ -42,5 +43,9 @@ struct metrics {
 };
 
 metrics& counters();
+
+// A Prometheus label value, quoted, escaped per the text exposition format
+// (backslash, double quote and line feed; every other byte as it is).
+void append_label_value(std::string& out, std::string_view value);
 
 } // namespace parley

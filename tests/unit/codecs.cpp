@@ -6,6 +6,7 @@
 
 #include "net/engineio_packet.hpp"
 #include "net/json.hpp"
+#include "net/metrics.hpp"
 #include "net/socketio_packet.hpp"
 
 using namespace parley;
@@ -162,4 +163,10 @@ CAF_TEST(numbers are written back with the value the client sent) {
   auto e = decoded("2[\"n\",234e45,1111111111111111111111111111111111111111111111111111111111111]");
   CAF_CHECK_EQUAL(sio::to_json(*e.payload), "[\"n\",2.34e47,1.1111111111111112e60]");
   CAF_CHECK_EQUAL(decode_error("2[\"n\",1.8e308,1]"), "invalid payload");
+}
+
+CAF_TEST(prometheus label values escape backslash and quote and line feed only) {
+  std::string out;
+  parley::append_label_value(out, "a\\b\"c\nd\te/\xc3\xbc");
+  CAF_CHECK_EQUAL(out, "\"a\\\\b\\\"c\\nd\te/\xc3\xbc\"");
 }

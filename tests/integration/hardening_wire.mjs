@@ -105,6 +105,43 @@ export function closePayload(code, reason = Buffer.alloc(0)) {
 // An Engine.IO WebSocket session over a raw TCP socket. `texts` holds every text
 // frame from the server (the open packet first), `closes` every close frame
 // ({code, reason}); the server's pings are answered unless `pong` is false.
+// A 'data' listener for a raw client's socket after its upgrade request:
+// sets c.head to the response head, then calls onFrame(opcode, payload) for
+// each complete server frame (any number per read, split across reads), then
+// after(), once per read.
+export function upgradeReader(c, onFrame, after) {
+  let buf = Buffer.alloc(0);
+  return (d) => {
+    buf = Buffer.concat([buf, d]);
+    if (!c.head) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      c.head = buf.subarray(0, end).toString("latin1");
+      buf = buf.subarray(end + 4);
+    }
+    for (;;) {
+      if (buf.length < 2) break;
+      const opcode = buf[0] & 0x0f;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (buf.length < 4) break;
+        len = buf.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (buf.length < 10) break;
+        len = Number(buf.readBigUInt64BE(2));
+        off = 10;
+      }
+      if (buf.length < off + len) break;
+      const payload = buf.subarray(off, off + len);
+      buf = buf.subarray(off + len);
+      onFrame(opcode, payload);
+    }
+    after();
+  };
+}
+
 export async function rawWs(url, { localAddress, pong = true } = {}) {
   const s = tcpConnect({ ...endpoint(url), localAddress });
   s.on("error", () => {});
@@ -151,48 +188,21 @@ export async function rawWs(url, { localAddress, pong = true } = {}) {
       s.destroy();
     },
   };
-  let buf = Buffer.alloc(0);
   const notify = () => {
     for (const w of [...c.waiters]) w();
   };
-  s.on("data", (d) => {
-    buf = Buffer.concat([buf, d]);
-    if (!c.head) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      c.head = buf.subarray(0, end).toString("latin1");
-      buf = buf.subarray(end + 4);
+  s.on("data", upgradeReader(c, (opcode, payload) => {
+    if (opcode === 0x1) {
+      const t = payload.toString();
+      if (pong && t === "2") c.send("3");
+      c.texts.push(t);
+    } else if (opcode === 0x8) {
+      c.closes.push({
+        code: payload.length >= 2 ? payload.readUInt16BE(0) : null,
+        reason: payload.subarray(2).toString("latin1"),
+      });
     }
-    for (;;) {
-      if (buf.length < 2) break;
-      const opcode = buf[0] & 0x0f;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) break;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) break;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
-      }
-      if (buf.length < off + len) break;
-      const payload = buf.subarray(off, off + len);
-      buf = buf.subarray(off + len);
-      if (opcode === 0x1) {
-        const t = payload.toString();
-        if (pong && t === "2") c.send("3");
-        c.texts.push(t);
-      } else if (opcode === 0x8) {
-        c.closes.push({
-          code: payload.length >= 2 ? payload.readUInt16BE(0) : null,
-          reason: payload.subarray(2).toString("latin1"),
-        });
-      }
-    }
-    notify();
-  });
+  }, notify));
   s.on("close", () => {
     c.ended = true;
     notify();

@@ -10,6 +10,7 @@ import { connect as tcpConnect, createServer as createTcpServer } from "node:net
 import { randomBytes } from "node:crypto";
 import WebSocket from "ws";
 import { API_KEY, withTimeout } from "./harness.mjs";
+import { upgradeReader } from "./hardening_wire.mjs";
 
 export { WebSocket };
 
@@ -252,42 +253,15 @@ export async function rawPlain(url, path) {
       s.destroy();
     },
   };
-  let buf = Buffer.alloc(0);
   const notify = () => {
     for (const w of [...c.waiters]) w();
   };
-  s.on("data", (d) => {
-    buf = Buffer.concat([buf, d]);
-    if (!c.head) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      c.head = buf.subarray(0, end).toString("latin1");
-      buf = buf.subarray(end + 4);
-    }
-    for (;;) {
-      if (buf.length < 2) break;
-      const opcode = buf[0] & 0x0f;
-      let len = buf[1] & 0x7f;
-      let off = 2;
-      if (len === 126) {
-        if (buf.length < 4) break;
-        len = buf.readUInt16BE(2);
-        off = 4;
-      } else if (len === 127) {
-        if (buf.length < 10) break;
-        len = Number(buf.readBigUInt64BE(2));
-        off = 10;
-      }
-      if (buf.length < off + len) break;
-      const payload = buf.subarray(off, off + len);
-      buf = buf.subarray(off + len);
-      if (opcode === 0x1) c.texts.push(payload.toString());
-      else if (opcode === 0x9) s.write(frame(0xa, payload));
-      else if (opcode === 0x8)
-        c.closes.push({ code: payload.length >= 2 ? payload.readUInt16BE(0) : null, reason: payload.subarray(2).toString() });
-    }
-    notify();
-  });
+  s.on("data", upgradeReader(c, (opcode, payload) => {
+    if (opcode === 0x1) c.texts.push(payload.toString());
+    else if (opcode === 0x9) s.write(frame(0xa, payload));
+    else if (opcode === 0x8)
+      c.closes.push({ code: payload.length >= 2 ? payload.readUInt16BE(0) : null, reason: payload.subarray(2).toString() });
+  }, notify));
   s.on("close", () => {
     c.ended = true;
     notify();

@@ -157,12 +157,9 @@ void join(self_ptr self, const std::string& room, std::optional<uint64_t> after,
 std::optional<uint64_t> offset_of(const rapidjson::Value& v) {
   if (v.IsUint64())
     return v.GetUint64();
-  if (!v.IsString() || v.GetStringLength() == 0 || v.GetStringLength() > 19)
+  if (!v.IsString())
     return std::nullopt;
-  std::string_view s{v.GetString(), v.GetStringLength()};
-  if (!std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::nullopt;
-  return std::stoull(std::string{s});
+  return store::parse_offset({v.GetString(), v.GetStringLength()});
 }
 
 void on_subscription(self_ptr self, const rapidjson::Value& msg, bool subscribe) {

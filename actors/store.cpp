@@ -411,10 +411,10 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self, runtime_ptr rt
       all.insert(all.end(), rooms.begin(), rooms.end());
       uint64_t after = row.base;
       if (has_offset) {
-        if (offset_text.empty() || offset_text.size() > 19
-            || offset_text.find_first_not_of("0123456789") != std::string::npos)
+        auto parsed = store::parse_offset(offset_text);
+        if (!parsed)
           return refused("the offset is not one of this log's");
-        auto o = std::stoull(offset_text);
+        auto o = *parsed;
         if (o > mem.last)
           return refused("the offset is not one of this log's");
         // socket.io-client takes the last string argument of any event as

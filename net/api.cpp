@@ -30,6 +30,7 @@
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/plain_wire.hpp"
+#include "net/plainws.hpp"
 #include "net/ws_frames.hpp"
 #include "net/socketio_packet.hpp"
 #include "schema/events.hpp"
@@ -107,12 +108,6 @@ void add_cors(response& res, const std::string& origin) {
   res.set(http::field::vary, "Origin");
 }
 
-// A decimal offset from a query parameter (at most 19 digits).
-std::optional<uint64_t> parse_offset(const std::string& text) {
-  if (text.empty() || text.size() > 19 || !std::all_of(text.begin(), text.end(), ::isdigit))
-    return std::nullopt;
-  return std::stoull(text);
-}
 
 void append_record(std::string& out, const store::record& r) {
   out += "{\"id\":";
@@ -227,9 +222,7 @@ void api::handle(const std::shared_ptr<http_session>& hs, request&& req) {
       if (req.method() != http::verb::post)
         return method_not_allowed("POST");
       auto id = std::string{rest.substr(0, slash)};
-      if (id.empty() || id.size() > 128 || !std::all_of(id.begin(), id.end(), [](char c) {
-            return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' || c == '-';
-          })) {
+      if (!plainws::valid_dialog_id(id)) {
         hs->reply(json_error(req, http::status::bad_request, "invalid_path", "Malformed dialog id"));
         return;
       }
@@ -726,7 +719,7 @@ void api::history(const std::shared_ptr<http_session>& reply_to, const request& 
   uint64_t after = 0, before = 0, limit = 100;
   for (auto [name, out] : {std::pair<const char*, uint64_t*>{"after", &after}, {"before", &before}}) {
     if (auto v = eio::query_param(target, name)) {
-      auto n = parse_offset(*v);
+      auto n = store::parse_offset(*v);
       if (!n) {
         hs->reply(json_error(req, http::status::bad_request, "invalid_query",
                              std::string{name} + " must be an offset (a decimal number)"));
@@ -736,7 +729,7 @@ void api::history(const std::shared_ptr<http_session>& reply_to, const request& 
     }
   }
   if (auto v = eio::query_param(target, "limit")) {
-    auto n = parse_offset(*v);
+    auto n = store::parse_offset(*v);
     if (!n || *n < 1 || *n > 1000) {
       hs->reply(json_error(req, http::status::bad_request, "invalid_query", "limit must be within 1..1000"));
       return;

@@ -14,6 +14,7 @@
 #include "net/plain_wire.hpp"
 #include "net/socketio_packet.hpp"
 #include "net/socketio_server.hpp"
+#include "store/record.hpp"
 
 namespace parley::plainws {
 
@@ -32,12 +33,16 @@ eio::options plain_options(const settings& s) {
   return o;
 }
 
+} // namespace
+
 bool valid_dialog_id(std::string_view id) {
   return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'
            || c == ':' || c == '-';
   });
 }
+
+namespace {
 
 std::string_view flavour_of(plain_kind k) {
   switch (k) {
@@ -160,13 +165,11 @@ void front::handle(const std::shared_ptr<http_session>& hs, request&& req) {
   }
   auto target = req.target();
   if (auto after = eio::query_param(target, "after"); after && dialog) {
-    bool digits = !after->empty() && after->size() <= 19
-                  && std::all_of(after->begin(), after->end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits) {
+    pr.after = store::parse_offset(*after);
+    if (!pr.after) {
       refuse(hs, req, 400, "invalid_query", "after must be an offset (a decimal number)");
       return;
     }
-    pr.after = std::stoull(*after);
   }
   if (pr.kind == plain_kind::subscribe || pr.kind == plain_kind::admin) {
     connect_request cr;

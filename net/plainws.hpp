@@ -35,6 +35,10 @@ namespace parley::plainws {
 
 using namespace parley::net;
 
+// A dialog id: 1 to 128 characters of [A-Za-z0-9_.:-] (the endpoints' paths
+// and the dialogs API share it).
+bool valid_dialog_id(std::string_view id);
+
 class front {
 public:
   front(asio::io_context& ioc, runtime_ptr rt);

@@ -55,4 +55,10 @@ std::string new_record_id() {
   return id;
 }
 
+std::optional<uint64_t> parse_offset(std::string_view text) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  return std::stoull(std::string{text});
+}
+
 } // namespace parley::store

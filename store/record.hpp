@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -59,5 +61,8 @@ typename Inspector::result_type inspect(Inspector& f, session_row& x) {
 
 // A new record id: 128 bits, hex.
 std::string new_record_id();
+
+// An offset as clients and the API write it: 1 to 19 decimal digits.
+std::optional<uint64_t> parse_offset(std::string_view text);
 
 } // namespace parley::store

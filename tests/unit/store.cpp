@@ -801,3 +801,11 @@ CAF_TEST(commit time of 10000 records in batches of 50) {
     CAF_CHECK_EQUAL(s->last_offset(), 10000u);
   }
 }
+
+CAF_TEST(offsets parse from 1 to 19 decimal digits and nothing else) {
+  CAF_CHECK_EQUAL(parse_offset("0").value_or(99), 0u);
+  CAF_CHECK_EQUAL(parse_offset("42").value_or(0), 42u);
+  CAF_CHECK_EQUAL(parse_offset("9999999999999999999").value_or(0), 9999999999999999999ull);
+  for (auto bad : {"", "12345678901234567890", "-1", "+1", "1.0", " 1", "1a", "0x10"})
+    CAF_CHECK(!parse_offset(bad));
+}
